@@ -1,0 +1,1 @@
+"""Prefect blocks that hold the pipeline's credentials and storage."""

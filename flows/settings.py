@@ -1,0 +1,90 @@
+"""Run-time settings of the pipeline, read from the environment when a run starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+class TrendsSettings(BaseSettings):
+    """Where the pipeline reads trends from and writes them to.
+
+    Every field maps to one environment variable; nothing is read until the class is
+    instantiated, so importing the project never depends on the environment.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    x_bearer_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("X_BEARER_TOKEN", "x_bearer_token"),
+        description="App-only bearer token of the X API.",
+    )
+    x_api_url: str = Field(
+        default="https://api.x.com",
+        validation_alias=AliasChoices("TRENDS_X_API_URL", "x_api_url"),
+        description="Base URL of the X API; tests point it at a local fake.",
+    )
+    x_api_version: Literal["2", "1.1"] = Field(
+        default="2",
+        validation_alias=AliasChoices("TRENDS_X_API_VERSION", "x_api_version"),
+        description="Trends endpoint to call: v2 by WOEID, or the legacy v1.1 place.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TRENDS_DATABASE_URL", "database_url"),
+        description="PostgreSQL URL; unset means the embedded server under data_dir.",
+    )
+    archive_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TRENDS_ARCHIVE_URL", "archive_url"),
+        description="Folder or s3://bucket/prefix for raw responses; unset means "
+        "data_dir/raw.",
+    )
+    data_dir: Path = Field(
+        default=Path(".data"),
+        validation_alias=AliasChoices("TRENDS_DATA_DIR", "data_dir"),
+        description="Folder for the embedded PostgreSQL and the default archive.",
+    )
+    max_concurrent_fetches: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        validation_alias=AliasChoices(
+            "TRENDS_MAX_CONCURRENT_FETCHES", "max_concurrent_fetches"
+        ),
+        description="How many locations are fetched at the same time.",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, url: str | None) -> str | None:
+        if url is None or url == "":
+            return None
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme not in POSTGRES_SCHEMES:
+            raise ValueError(
+                "TRENDS_DATABASE_URL must be a PostgreSQL URL such as "
+                "postgresql://user@host:5432/db; got one with scheme "
+                f"{scheme or '(none)'!r}. Unset it to use the embedded server."
+            )
+        return url
+
+    @field_validator("x_api_url")
+    @classmethod
+    def _check_api_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"TRENDS_X_API_URL must start with http:// or https://; got {url!r}."
+            )
+        return url.rstrip("/")
+
+    @property
+    def resolved_archive_url(self) -> str:
+        """The archive location, defaulting to a folder under data_dir."""
+        return self.archive_url or str(self.data_dir / "raw")

@@ -1,0 +1,1 @@
+"""Prefect tasks of the trends pipeline: fetch, archive, normalise and load."""
