@@ -1,0 +1,103 @@
+"""Shared fixtures: a Prefect test harness, a real PostgreSQL, and the fake X API.
+
+Prefect reads its home folder when it is first imported, so the environment is set
+before anything imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+_PREFECT_HOME = tempfile.mkdtemp(prefix="x-trends-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ["PREFECT_LOCAL_STORAGE_PATH"] = os.path.join(_PREFECT_HOME, "storage")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+
+import psycopg  # noqa: E402
+import pytest  # noqa: E402
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+
+from tasks.database import migrate  # noqa: E402
+from tests.fake_x_api import FakeXApi  # noqa: E402
+
+TEST_TOKEN = "test-bearer-" + secrets.token_hex(12)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_harness() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a PostgreSQL server: TRENDS_DATABASE_URL's, or an embedded one."""
+    url = os.environ.get("TRENDS_DATABASE_URL")
+    if url:
+        yield url
+        return
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def empty_database_url(postgres_server_url: str) -> Iterator[str]:
+    """A new, empty database of this test's own on the server, dropped afterwards."""
+    name = f"xtrends_test_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(postgres_server_url, name)
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """A database of this test's own with the project's schema."""
+    migrate(empty_database_url)
+    return empty_database_url
+
+
+@pytest.fixture
+def fake_x_api() -> Iterator[FakeXApi]:
+    with FakeXApi(token=TEST_TOKEN).running() as fake:
+        yield fake
+
+
+@pytest.fixture
+def archive_dir(tmp_path: Path) -> Path:
+    return tmp_path / "raw"
+
+
+@pytest.fixture
+def trends_env(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    fake_x_api: FakeXApi,
+    archive_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """Point every setting of the pipeline at this test's database, fake and folder."""
+    monkeypatch.setenv("X_BEARER_TOKEN", TEST_TOKEN)
+    monkeypatch.setenv("TRENDS_X_API_URL", fake_x_api.url)
+    monkeypatch.setenv("TRENDS_DATABASE_URL", database_url)
+    monkeypatch.setenv("TRENDS_ARCHIVE_URL", str(archive_dir))
+    monkeypatch.setenv("TRENDS_DATA_DIR", str(tmp_path / "data"))
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL with another database name."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))

@@ -1,0 +1,41 @@
+"""The versioned schema and connection errors."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+
+from tasks.database import DatabaseError, connect, migrate
+
+
+def test_migrating_twice_applies_each_version_once(empty_database_url: str) -> None:
+    first = migrate(empty_database_url)
+    second = migrate(empty_database_url)
+
+    assert first and first[0] == "001_initial"
+    assert second == []
+    with psycopg.connect(empty_database_url) as connection:
+        versions = connection.execute(
+            "SELECT version FROM schema_migrations"
+        ).fetchall()
+    assert sorted(v for (v,) in versions) == first
+
+
+def test_concurrent_migrations_do_not_collide(empty_database_url: str) -> None:
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda _: migrate(empty_database_url), range(3)))
+
+    assert sorted(len(applied) for applied in results)[:2] == [0, 0]
+    assert sum(len(applied) for applied in results) == len(max(results, key=len))
+
+
+def test_an_unreachable_server_is_named_without_the_password() -> None:
+    url = "postgresql://loader:hunter2@127.0.0.1:9/trends"
+
+    with pytest.raises(DatabaseError, match=r"at 127\.0\.0\.1:9/trends") as failed:
+        connect(url)
+
+    assert "hunter2" not in str(failed.value)
+    assert failed.value.__cause__ is None
