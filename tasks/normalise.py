@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.archive import ArchivedResponse
 
+MAX_TRENDS = 50
 TREND_SCHEMA = pl.Schema(
     {
         "woeid": pl.Int64(),
@@ -22,6 +23,8 @@ TREND_SCHEMA = pl.Schema(
         "tweet_volume": pl.Int64(),
         "promoted": pl.Boolean(),
         "promoted_content": pl.String(),
+        "url": pl.String(),
+        "query": pl.String(),
         "api_version": pl.String(),
         "raw_object_key": pl.String(),
         "fetched_at": pl.Datetime("us", "UTC"),
@@ -36,25 +39,50 @@ class SnapshotRejected(ValueError):
 
 
 @dataclass(frozen=True)
+class Trend:
+    """One entry of a trend list, in the API's own terms."""
+
+    name: str
+    tweet_volume: int | None = None
+    promoted_content: Any = None
+    url: str | None = None
+    query: str | None = None
+
+
+@dataclass(frozen=True)
+class TrendList:
+    """The parsed body of a trends response.
+
+    v1.1 bodies say when the list was computed and for which place; v2 bodies say
+    neither, so those fields are None for them.
+    """
+
+    trends: list[Trend]
+    as_of: datetime | None = None
+    woeid: int | None = None
+    location_name: str | None = None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """The trends of one location at one as_of, ready to load."""
 
     archived: ArchivedResponse
     trends: pl.DataFrame
     received: int
+    as_of: datetime
 
     @property
     def woeid(self) -> int:
         return self.archived.response.location.woeid
 
-    @property
-    def as_of(self) -> datetime:
-        return self.archived.response.as_of
-
 
 @task(name="normalise-trends", cache_policy=NO_CACHE)
 def normalise_trends(archived: ArchivedResponse, flow_run_id: str | None) -> Snapshot:
-    """Validate an archived v2 response and return its trends as typed rows.
+    """Validate an archived response and return its trends as typed rows.
+
+    The snapshot time is the body's own ``as_of`` for v1.1 and the requested one
+    for v2, which carries no time.
 
     Raises:
         SnapshotRejected: when the status or body is not a trend list, naming the
@@ -69,63 +97,102 @@ def normalise_trends(archived: ArchivedResponse, flow_run_id: str | None) -> Sna
             f"{archived.body_key}."
         )
 
-    items = parse_v2_body(response.body, where)
+    parse = parse_v1_body if response.api_version == "1.1" else parse_v2_body
+    parsed = parse(response.body, where)
+    as_of = parsed.as_of or response.as_of
+    count = len(parsed.trends)
     trends = pl.DataFrame(
         {
-            "woeid": [response.location.woeid] * len(items),
-            "as_of": [response.as_of] * len(items),
-            "rank": list(range(1, len(items) + 1)),
-            "name": [item["trend_name"] for item in items],
-            "tweet_volume": [item.get("tweet_count") for item in items],
-            "promoted": [False] * len(items),
-            "promoted_content": [None] * len(items),
-            "api_version": [response.api_version] * len(items),
-            "raw_object_key": [archived.body_key] * len(items),
-            "fetched_at": [response.fetched_at] * len(items),
-            "flow_run_id": [flow_run_id] * len(items),
-            "is_sample": [response.is_sample] * len(items),
+            "woeid": [response.location.woeid] * count,
+            "as_of": [as_of] * count,
+            "rank": list(range(1, count + 1)),
+            "name": [trend.name for trend in parsed.trends],
+            "tweet_volume": [trend.tweet_volume for trend in parsed.trends],
+            "promoted": [trend.promoted_content is not None for trend in parsed.trends],
+            "promoted_content": [
+                None
+                if trend.promoted_content is None
+                else json.dumps(trend.promoted_content)
+                for trend in parsed.trends
+            ],
+            "url": [trend.url for trend in parsed.trends],
+            "query": [trend.query for trend in parsed.trends],
+            "api_version": [response.api_version] * count,
+            "raw_object_key": [archived.body_key] * count,
+            "fetched_at": [response.fetched_at] * count,
+            "flow_run_id": [flow_run_id] * count,
+            "is_sample": [response.is_sample] * count,
         },
         schema=TREND_SCHEMA,
     )
     return Snapshot(
-        archived=archived, trends=keep_best_rank(trends), received=len(items)
+        archived=archived, trends=keep_best_rank(trends), received=count, as_of=as_of
     )
 
 
-def parse_v2_body(body: bytes, where: str) -> list[dict[str, Any]]:
-    """Return the trend items of a v2 body after checking their shape.
+def parse_v2_body(body: bytes, where: str) -> TrendList:
+    """Parse a v2 ``/2/trends/by/woeid`` body: ``{"data": [{"trend_name", ...}]}``.
 
     Raises:
-        SnapshotRejected: when the body is not JSON, has no data list, or an item
-            lacks a text trend_name or has a tweet_count that is not a whole number.
+        SnapshotRejected: when the body is not JSON, has no data list, lists more
+            than 50 trends, or an item lacks a text trend_name or has a tweet_count
+            that is not a whole number.
     """
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SnapshotRejected(
-            f"The response for {where} is not JSON ({error}); it starts with "
-            f"{body[:60]!r}."
-        ) from error
+    document = _json(body, where)
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise SnapshotRejected(
             f"The response for {where} has no 'data' list of trends; its top-level "
             f"keys are {sorted(document) if isinstance(document, dict) else []}."
         )
+    items = _checked_items(document["data"], where)
+    trends = [
+        Trend(
+            name=_text(item, "trend_name", position, where),
+            tweet_volume=_volume(item, "tweet_count", position, where),
+        )
+        for position, item in enumerate(items, start=1)
+    ]
+    return TrendList(trends=trends)
 
-    items: list[dict[str, Any]] = document["data"]
-    for position, item in enumerate(items, start=1):
-        name = item.get("trend_name") if isinstance(item, dict) else None
-        if not isinstance(name, str) or not name:
-            raise SnapshotRejected(
-                f"Trend {position} of {where} has no text trend_name: {item!r}."
-            )
-        volume = item.get("tweet_count")
-        if volume is not None and (type(volume) is not int or volume < 0):
-            raise SnapshotRejected(
-                f"Trend {position} ({name!r}) of {where} has tweet_count {volume!r}; "
-                "expected a whole number of zero or more, or none."
-            )
-    return items
+
+def parse_v1_body(body: bytes, where: str) -> TrendList:
+    """Parse a v1.1 ``trends/place`` body: a one-element list holding the trends,
+    their ``as_of`` and the location.
+
+    Raises:
+        SnapshotRejected: when the body is not that shape, ``as_of`` is not an
+            ISO 8601 time, or a trend lacks a text name or has a bad tweet_volume.
+    """
+    document = _json(body, where)
+    if (
+        not isinstance(document, list)
+        or len(document) != 1
+        or not isinstance(document[0], dict)
+        or not isinstance(document[0].get("trends"), list)
+    ):
+        raise SnapshotRejected(
+            f"The v1.1 response for {where} is not a one-element list holding "
+            f"'trends'; it starts with {body[:60]!r}."
+        )
+    place = document[0]
+    items = _checked_items(place["trends"], where)
+    trends = [
+        Trend(
+            name=_text(item, "name", position, where),
+            tweet_volume=_volume(item, "tweet_volume", position, where),
+            promoted_content=item.get("promoted_content"),
+            url=item.get("url"),
+            query=item.get("query"),
+        )
+        for position, item in enumerate(items, start=1)
+    ]
+    location = (place.get("locations") or [{}])[0]
+    return TrendList(
+        trends=trends,
+        as_of=_timestamp(place.get("as_of"), where),
+        woeid=location.get("woeid") if isinstance(location, dict) else None,
+        location_name=location.get("name") if isinstance(location, dict) else None,
+    )
 
 
 def keep_best_rank(trends: pl.DataFrame) -> pl.DataFrame:
@@ -133,6 +200,65 @@ def keep_best_rank(trends: pl.DataFrame) -> pl.DataFrame:
     return trends.sort("rank").unique(
         subset=["woeid", "name", "as_of"], keep="first", maintain_order=True
     )
+
+
+def _json(body: bytes, where: str) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SnapshotRejected(
+            f"The response for {where} is not JSON ({error}); it starts with "
+            f"{body[:60]!r}."
+        ) from error
+
+
+def _checked_items(items: list[Any], where: str) -> list[dict[str, Any]]:
+    if len(items) > MAX_TRENDS:
+        raise SnapshotRejected(
+            f"The response for {where} lists {len(items)} trends; the API sends at "
+            f"most {MAX_TRENDS}, so the body is not a trend list."
+        )
+    for position, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise SnapshotRejected(
+                f"Trend {position} of {where} is not an object: {item!r}."
+            )
+    return items
+
+
+def _text(item: dict[str, Any], field: str, position: int, where: str) -> str:
+    name = item.get(field)
+    if not isinstance(name, str) or not name:
+        raise SnapshotRejected(
+            f"Trend {position} of {where} has no text {field}: {item!r}."
+        )
+    return name
+
+
+def _volume(item: dict[str, Any], field: str, position: int, where: str) -> int | None:
+    volume = item.get(field)
+    if volume is not None and (type(volume) is not int or volume < 0):
+        raise SnapshotRejected(
+            f"Trend {position} ({item.get('name') or item.get('trend_name')!r}) of "
+            f"{where} has {field} {volume!r}; expected a whole number of zero or "
+            "more, or none."
+        )
+    return volume
+
+
+def _timestamp(value: Any, where: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise SnapshotRejected(
+            f"The v1.1 response for {where} has as_of {value!r}; expected an ISO 8601 "
+            "time such as 2019-04-19T08:43:43Z."
+        ) from None
+    if moment.tzinfo is None:
+        raise SnapshotRejected(
+            f"The v1.1 response for {where} has as_of {value!r} without a time zone."
+        )
+    return moment
 
 
 def _problem_summary(body: bytes) -> str:

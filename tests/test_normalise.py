@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import polars as pl
@@ -16,6 +17,7 @@ from tasks.normalise import (
     SnapshotRejected,
     keep_best_rank,
     normalise_trends,
+    parse_v1_body,
     parse_v2_body,
 )
 
@@ -109,3 +111,92 @@ def test_a_repeated_name_keeps_its_best_rank_and_order() -> None:
         ("b", 2),
         ("c", 4),
     ]
+
+
+def v1_body(**overrides: object) -> bytes:
+    place = {
+        "trends": [
+            {
+                "name": "#GreyCup",
+                "url": "http://twitter.com/search?q=%23GreyCup",
+                "promoted_content": None,
+                "query": "%23GreyCup",
+                "tweet_volume": 48211,
+            },
+            {
+                "name": "Argos",
+                "url": "http://twitter.com/search?q=Argos",
+                "promoted_content": None,
+                "query": "Argos",
+                "tweet_volume": None,
+            },
+        ],
+        "as_of": "2024-11-17T23:10:05Z",
+        "created_at": "2024-11-17T19:02:11Z",
+        "locations": [{"name": "Toronto", "woeid": 4118}],
+        **overrides,
+    }
+    # Real v1.1 bodies escape every slash.
+    return json.dumps([place]).replace("/", "\\/").encode()
+
+
+def test_a_v1_body_keeps_its_own_as_of_url_query_and_promoted_value() -> None:
+    entry = archived(v1_body())
+    entry = ArchivedResponse(
+        replace(entry.response, api_version="1.1"), entry.body_key, entry.meta_key
+    )
+
+    snapshot = normalise_trends.fn(entry, None)
+
+    assert snapshot.as_of == datetime(2024, 11, 17, 23, 10, 5, tzinfo=UTC)
+    assert snapshot.trends.select(
+        "rank", "name", "tweet_volume", "url", "query", "promoted", "promoted_content"
+    ).rows() == [
+        (
+            1,
+            "#GreyCup",
+            48211,
+            "http://twitter.com/search?q=%23GreyCup",
+            "%23GreyCup",
+            False,
+            None,
+        ),
+        (2, "Argos", None, "http://twitter.com/search?q=Argos", "Argos", False, None),
+    ]
+
+
+def test_a_v1_promoted_mark_is_kept_as_it_came() -> None:
+    mark = {"metadata": {"campaign": 7}}
+    body = json.loads(v1_body())
+    body[0]["trends"][0]["promoted_content"] = mark
+
+    parsed = parse_v1_body(json.dumps(body).encode(), "Toronto (4118)")
+
+    assert parsed.trends[0].promoted_content == mark
+    assert (parsed.woeid, parsed.location_name) == (4118, "Toronto")
+
+
+@pytest.mark.parametrize(
+    ("body", "defect"),
+    [
+        (b'{"trends": []}', "not a one-element list"),
+        (b"[]", "not a one-element list"),
+        (v1_body(as_of="yesterday"), "as_of 'yesterday'"),
+        (v1_body(as_of="2024-11-17T23:10:05"), "without a time zone"),
+        (b'{"errors":[{"code":34,"message":"Sorry"}]}', "not a one-element list"),
+    ],
+)
+def test_malformed_v1_bodies_are_rejected_naming_the_defect(
+    body: bytes, defect: str
+) -> None:
+    with pytest.raises(SnapshotRejected, match=defect):
+        parse_v1_body(body, "Toronto (4118)")
+
+
+def test_more_than_fifty_trends_is_not_a_trend_list() -> None:
+    body = json.dumps({"data": [{"trend_name": f"t{i}"} for i in range(51)]})
+
+    with pytest.raises(
+        SnapshotRejected, match="lists 51 trends; the API sends at most 50"
+    ):
+        parse_v2_body(body.encode(), "Toronto (4118)")

@@ -19,6 +19,8 @@ CREATE TABLE trend_observations (
     tweet_volume bigint CHECK (tweet_volume >= 0),
     promoted boolean NOT NULL,
     promoted_content jsonb,
+    url text,
+    query text,
     api_version text NOT NULL CHECK (api_version IN ('2', '1.1')),
     raw_object_key text NOT NULL,
     fetched_at timestamptz NOT NULL,
@@ -41,6 +43,10 @@ COMMENT ON COLUMN trend_observations.tweet_volume IS
     'across locations.';
 COMMENT ON COLUMN trend_observations.promoted IS
     'True when X marked the trend as paid; promoted_content holds what it sent.';
+COMMENT ON COLUMN trend_observations.url IS
+    'Search URL of the trend; sent by the v1.1 API only.';
+COMMENT ON COLUMN trend_observations.query IS
+    'URL-encoded search query of the trend; sent by the v1.1 API only.';
 COMMENT ON COLUMN trend_observations.raw_object_key IS
     'Archive key of the response this row came from.';
 COMMENT ON COLUMN trend_observations.is_sample IS
