@@ -179,7 +179,7 @@ def format_summary(outcomes: Sequence[LocationOutcome], archive_url: str) -> str
             str(o.received),
             str(o.new),
             str(o.present),
-            o.raw_object_key or "-" if o.error is None else f"FAILED: {o.error}",
+            f"FAILED: {o.error}" if o.error else (o.raw_object_key or "-"),
         )
         for o in outcomes
     ]
