@@ -105,14 +105,21 @@ def spread_data(
 ) -> pl.DataFrame:
     """Hours from each trend's first city to the others, for the most widespread.
 
-    Trends whose first city listed them inside the window are candidates; the ones
-    that reached most of the chosen cities are kept.
+    Trends listed in the chosen locations inside the window, and whose first city
+    listed them inside the window too, are candidates; the ones that reached most of
+    the chosen cities are kept. The origin can be a city that was not chosen.
     """
     rows = connection.execute(
         """
         WITH arrivals AS (
             SELECT * FROM trend_city_arrivals
-            WHERE woeid = ANY(%(woeids)s)
+            -- A list of names lets the view use its name index instead of
+            -- computing every trend's arrivals.
+            WHERE name = ANY(ARRAY(
+                    SELECT DISTINCT name FROM daily_top_trends
+                    WHERE woeid = ANY(%(woeids)s)
+                      AND day BETWEEN %(first)s AND %(last)s))
+              AND woeid = ANY(%(woeids)s)
               AND (arrived_at - lag) >= %(first)s::date::timestamp AT TIME ZONE 'UTC'
               AND (arrived_at - lag)
                   < (%(last)s::date + 1)::timestamp AT TIME ZONE 'UTC'
