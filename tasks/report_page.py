@@ -32,6 +32,16 @@ class ChartImage:
     png: bytes
 
 
+@dataclass(frozen=True)
+class ChartPlan:
+    """A chart to draw: title, artifact key, file name; no chart when no data."""
+
+    title: str
+    key: str
+    file_name: str
+    chart: alt.TopLevelMixin | None
+
+
 @task(name="write-report", cache_policy=NO_CACHE)
 def write_report(
     bumps: dict[Location, pl.DataFrame],
@@ -49,48 +59,55 @@ def write_report(
     logger.info("Rendering the trends report into %s", out)
     out.mkdir(parents=True, exist_ok=True)
 
-    charts: list[tuple[str, str, str, pl.DataFrame, alt.TopLevelMixin | None]] = [
-        (
-            f"Rank over time in {place.name}",
-            f"{REPORT_KEY}-bump-{place.woeid}",
-            f"bump-{place.woeid}.png",
-            frame,
-            bump_chart(frame, place.name) if frame.height else None,
-        )
-        for place, frame in bumps.items()
-    ]
-    charts.append(
-        (
-            "Days on the list by location",
-            f"{REPORT_KEY}-heatmap",
-            "heatmap.png",
-            heatmap,
-            heatmap_chart(heatmap) if heatmap.height else None,
-        )
-    )
-    charts.append(
-        (
-            "Spread across the cities",
-            f"{REPORT_KEY}-spread",
-            "spread.png",
-            spread,
-            spread_chart(spread) if spread.height else None,
-        )
-    )
+    plans = plan_charts(bumps, heatmap, spread)
     images = []
-    for title, key, file_name, _, chart in charts:
-        if chart is None:
-            logger.warning("No trends to chart for %r in this window", title)
+    for plan in plans:
+        if plan.chart is None:
+            logger.warning("No trends to chart for %r in this window", plan.title)
             continue
-        image = ChartImage(title, key, out / file_name, render_png(chart))
+        image = ChartImage(
+            plan.title, plan.key, out / plan.file_name, render_png(plan.chart)
+        )
         image.path.write_bytes(image.png)
         images.append(image)
-    empty = [title for title, _, _, _, chart in charts if chart is None]
+    empty = [plan.title for plan in plans if plan.chart is None]
     page = out / PAGE_NAME
     page.write_text(report_html(images, empty, window), encoding="utf-8")
 
     logger.info("Wrote %d charts and %s; %d had no data", len(images), page, len(empty))
     return images, page
+
+
+def plan_charts(
+    bumps: dict[Location, pl.DataFrame], heatmap: pl.DataFrame, spread: pl.DataFrame
+) -> list[ChartPlan]:
+    """One bump chart per location, then the heatmap and the spread chart."""
+    plans = [
+        ChartPlan(
+            f"Rank over time in {place.name}",
+            f"{REPORT_KEY}-bump-{place.woeid}",
+            f"bump-{place.woeid}.png",
+            bump_chart(frame, place.name) if frame.height else None,
+        )
+        for place, frame in bumps.items()
+    ]
+    plans.append(
+        ChartPlan(
+            "Days on the list by location",
+            f"{REPORT_KEY}-heatmap",
+            "heatmap.png",
+            heatmap_chart(heatmap) if heatmap.height else None,
+        )
+    )
+    plans.append(
+        ChartPlan(
+            "Spread across the cities",
+            f"{REPORT_KEY}-spread",
+            "spread.png",
+            spread_chart(spread) if spread.height else None,
+        )
+    )
+    return plans
 
 
 @task(name="publish-report", cache_policy=NO_CACHE)
