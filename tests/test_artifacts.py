@@ -144,3 +144,12 @@ def test_a_partly_failed_run_still_publishes_the_reason_without_the_token(
     ]
     for artifact in artifacts.values():
         assert TEST_TOKEN not in json.dumps(artifact.data)
+
+
+@pytest.mark.usefixtures("trends_env")
+def test_a_sample_run_says_no_response_carried_rate_limit_headers() -> None:
+    flow_run_id, _ = run_flow(locations=[TORONTO], as_of=AS_OF, sample=True)
+
+    summary = run_artifacts(flow_run_id)[SUMMARY_KEY].data
+    assert "| Toronto | 4118 | 20 | 20 | 0 | loaded | - | - |" in summary
+    assert "No response carried rate-limit headers." in summary
