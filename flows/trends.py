@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from flows.settings import TrendsSettings
 from tasks.archive import ArchivedResponse, archive_response, open_archive
+from tasks.artifacts import publish_run_artifacts
 from tasks.database import embedded_database_url, migrate
 from tasks.fetch import fetch_trends, read_sample_trends
 from tasks.load import load_trends
@@ -132,10 +133,12 @@ def _load_and_report(
     """
     failures: dict[int, str] = {}
     keys: dict[int, str] = {}
+    stored: list[ArchivedResponse] = []
     ready: list[Snapshot] = []
     for place, entry, snapshot in zip(places, archived, snapshots, strict=True):
         try:
-            keys[place.woeid] = entry.result().body_key
+            stored.append(entry.result())
+            keys[place.woeid] = stored[-1].body_key
             ready.append(snapshot.result())
         except Exception as error:
             failures[place.woeid] = str(error)
@@ -160,6 +163,8 @@ def _load_and_report(
         )
         for place in places
     ]
+    # Published before any failure is raised, so a partial run still shows it.
+    publish_run_artifacts(outcomes, stored, ready)
     if failures:
         lines = [f"{o.name} ({o.woeid}): {o.error}" for o in outcomes if o.error]
         raise LocationsFailed(
