@@ -16,9 +16,10 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
+from flows.preflight import ConfigurationError, check_destinations, load_settings
 from flows.settings import TrendsSettings
-from tasks.archive import ArchivedResponse, archive_response, open_archive
-from tasks.database import embedded_database_url, migrate
+from tasks.archive import ArchivedResponse, archive_response
+from tasks.database import migrate
 from tasks.fetch import fetch_trends, read_sample_trends
 from tasks.load import load_trends
 from tasks.locations import DEFAULT_WOEIDS, Location, resolve_locations
@@ -74,14 +75,14 @@ def daily_trends(
         sample: Use the bundled sample responses instead of calling the X API.
     """
     logger = get_run_logger()
-    settings = TrendsSettings()
+    settings = load_settings()
     places = resolve_locations(locations)
     token = _require_token(settings, sample)
-    database_url = settings.database_url or embedded_database_url(settings.data_dir)
+    destinations = check_destinations(settings)
+    database_url, archive = destinations.database_url, destinations.archive
     applied = migrate(database_url)
     if applied:
         logger.info("Applied schema migrations %s", ", ".join(applied))
-    archive = open_archive(settings.resolved_archive_url)
 
     fetched_at = datetime.now(UTC)
     snapshot_time = (as_of or fetched_at).astimezone(UTC)
@@ -197,9 +198,13 @@ def format_summary(outcomes: Sequence[LocationOutcome], archive_url: str) -> str
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the daily flow once from the command line and print its summary."""
     args = _parse_args(argv)
-    settings = TrendsSettings()
-    if not args.sample and settings.x_bearer_token is None:
-        print(MISSING_TOKEN, file=sys.stderr)
+    try:
+        settings = load_settings()
+        if not args.sample and settings.x_bearer_token is None:
+            raise ConfigurationError(MISSING_TOKEN)
+        check_destinations(settings)
+    except ConfigurationError as error:
+        print(error, file=sys.stderr)
         return 2
 
     state = daily_trends(
