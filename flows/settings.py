@@ -80,13 +80,16 @@ class TrendsSettings(BaseSettings):
                 f"{scheme or '(none)'!r}. Unset it to use the embedded server."
             )
         try:
-            conninfo_to_dict(url.replace("postgresql+psycopg://", "postgresql://", 1))
+            info = conninfo_to_dict(
+                url.replace("postgresql+psycopg://", "postgresql://", 1)
+            )
         except psycopg.ProgrammingError as error:
+            raise ValueError(_malformed_url(redact_password(str(error), url))) from None
+        ports = str(info.get("port") or "5432").split(",")
+        if not all(port.isdigit() for port in ports):
             raise ValueError(
-                "TRENDS_DATABASE_URL is not a valid PostgreSQL URL: "
-                f"{redact_password(str(error), url)}. Use the form "
-                "postgresql://user:password@host:5432/database."
-            ) from None
+                _malformed_url(f"port {redact_password(','.join(ports), url)!r}")
+            )
         return url
 
     @field_validator("x_api_url")
@@ -102,3 +105,10 @@ class TrendsSettings(BaseSettings):
     def resolved_archive_url(self) -> str:
         """The archive location, defaulting to a folder under data_dir."""
         return self.archive_url or str(self.data_dir / "raw")
+
+
+def _malformed_url(problem: str) -> str:
+    return (
+        f"TRENDS_DATABASE_URL is not a valid PostgreSQL URL: {problem}. Use the form "
+        "postgresql://user:password@host:5432/database."
+    )
