@@ -21,6 +21,20 @@ class DatabaseError(RuntimeError):
     """The database could not be reached or prepared."""
 
 
+def is_transaction_conflict(error: BaseException) -> bool:
+    """Whether PostgreSQL rolled a transaction back only because another collided.
+
+    Deadlocks and serialization failures leave nothing behind, so the same
+    transaction can simply run again.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, psycopg.errors.TransactionRollback):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def connect(url: str, **kwargs: Any) -> psycopg.Connection[tuple[Any, ...]]:
     """Open a psycopg connection to a postgresql:// URL or a SQLAlchemy-style one.
 
