@@ -29,7 +29,9 @@ def is_transaction_conflict(error: BaseException) -> bool:
     """
     seen: BaseException | None = error
     while seen is not None:
-        if isinstance(seen, psycopg.errors.TransactionRollback):
+        # SQLSTATE class 40 is "transaction rollback"; psycopg's classes do not
+        # nest by it, so the code is checked rather than the type.
+        if isinstance(seen, psycopg.Error) and (seen.sqlstate or "").startswith("40"):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

@@ -11,11 +11,18 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.settings import PREFECT_API_URL
+from psycopg import sql
 
+from flows.trends import daily_trends
 from tasks.locations import DEFAULT_WOEIDS
 from tests.conftest import TEST_TOKEN
 from tests.fake_x_api import FakeXApi, Reply
@@ -205,3 +212,78 @@ def test_a_load_killed_mid_statement_leaves_no_partial_snapshot(
         assert connection.execute(
             "SELECT count(*), count(DISTINCT (woeid, as_of)) FROM trend_observations"
         ).fetchone() == (ROWS, HOURS * 3)
+
+
+@pytest.mark.usefixtures("trends_env")
+def test_a_deadlocked_load_is_run_again_and_never_reaches_the_user(
+    fake_x_api: FakeXApi, database_url: str
+) -> None:
+    fake_x_api.always(23424775, Reply.trends("y"))
+    fake_x_api.always(4118, Reply.trends("x"))
+    as_of = datetime.fromisoformat(AS_OF)
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        # The loader's session checks for deadlock well after the rival closes the
+        # cycle, and the rival never does, so the loader is always the victim.
+        owner.execute(
+            sql.SQL("ALTER DATABASE {} SET deadlock_timeout = '5s'").format(
+                sql.Identifier(owner.info.dbname)
+            )
+        )
+        owner.execute(
+            "INSERT INTO locations (woeid, name, kind) VALUES"
+            " (23424775, 'Canada', 'country'), (4118, 'Toronto', 'town')"
+        )
+    rival = psycopg.connect(database_url)
+    rival.execute("SET deadlock_timeout = '10min'")
+    rival.execute(RIVAL_ROW, (4118, "x", as_of))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        run = pool.submit(
+            daily_trends, locations=[23424775, 4118], as_of=as_of, return_state=True
+        )
+        wait_for(
+            lambda: loader_waits_for_a_row_lock(rival),
+            120,
+            "the load to wait for the rival's row",
+        )
+        rival.execute(RIVAL_ROW, (23424775, "y", as_of))
+        rival.commit()
+        state = run.result(timeout=300)
+    rival.close()
+
+    outcomes = state.result()
+    assert [(o.woeid, o.new, o.present, o.error) for o in outcomes] == [
+        (23424775, 0, 1, None),
+        (4118, 0, 1, None),
+    ]
+    with get_client(sync_client=True) as client:
+        [load_run] = [
+            task_run
+            for task_run in client.read_task_runs(
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+                )
+            )
+            if task_run.name.startswith("load-trends")
+        ]
+    assert load_run.run_count == 2
+    with psycopg.connect(database_url) as connection:
+        assert connection.execute(
+            "SELECT count(*) FROM trend_observations"
+        ).fetchone() == (2,)
+
+
+RIVAL_ROW = (
+    "INSERT INTO trend_observations (woeid, name, as_of, rank, promoted,"
+    " api_version, raw_object_key, fetched_at) VALUES (%s, %s, %s, 1, false, '2',"
+    " 'rival', now())"
+)
+
+
+def loader_waits_for_a_row_lock(rival: psycopg.Connection[tuple[object, ...]]) -> bool:
+    with psycopg.connect(rival.info.dsn, autocommit=True) as watcher:
+        row = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"
+            " AND query LIKE 'INSERT INTO trend_observations%%SELECT%%'"
+        ).fetchone()
+    return row == (1,)

@@ -7,7 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from tasks.database import DatabaseError, connect, migrate
+from tasks.database import (
+    DatabaseError,
+    connect,
+    is_transaction_conflict,
+    migrate,
+)
 
 
 def test_migrating_twice_applies_each_version_once(empty_database_url: str) -> None:
@@ -39,3 +44,27 @@ def test_an_unreachable_server_is_named_without_the_password() -> None:
 
     assert "hunter2" not in str(failed.value)
     assert failed.value.__cause__ is None
+
+
+def wrapped(error: Exception) -> Exception:
+    try:
+        raise RuntimeError("the load failed") from error
+    except RuntimeError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("error", "conflict"),
+    [
+        (psycopg.errors.DeadlockDetected("deadlock detected"), True),
+        (psycopg.errors.SerializationFailure("could not serialize"), True),
+        (wrapped(psycopg.errors.DeadlockDetected("deadlock detected")), True),
+        (psycopg.errors.UniqueViolation("duplicate key"), False),
+        (psycopg.errors.InsufficientPrivilege("permission denied"), False),
+        (RuntimeError("disk full"), False),
+    ],
+)
+def test_only_rolled_back_collisions_count_as_conflicts(
+    error: Exception, conflict: bool
+) -> None:
+    assert is_transaction_conflict(error) is conflict
