@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -23,6 +24,7 @@ from prefect.settings import PREFECT_API_URL
 from psycopg import sql
 
 from flows.trends import daily_trends
+from tasks.database import DatabaseError
 from tasks.locations import DEFAULT_WOEIDS
 from tests.conftest import TEST_TOKEN
 from tests.fake_x_api import FakeXApi, Reply
@@ -287,3 +289,46 @@ def loader_waits_for_a_row_lock(rival: psycopg.Connection[tuple[object, ...]]) -
             " AND query LIKE 'INSERT INTO trend_observations%%SELECT%%'"
         ).fetchone()
     return row == (1,)
+
+
+@pytest.mark.usefixtures("trends_env")
+def test_a_database_lost_mid_run_fails_clearly_with_every_response_archived(
+    fake_x_api: FakeXApi,
+    database_url: str,
+    postgres_server_url: str,
+    archive_dir: Path,
+) -> None:
+    for woeid in DEFAULT_WOEIDS:
+        fake_x_api.always(woeid, Reply.trends(f"#Lost{woeid}"))
+    fake_x_api.then(4118, Reply(body=b'{"data":[{"trend_name":"late"}]}', delay=2.0))
+    database = sql.Identifier(urlsplit(database_url).path.lstrip("/"))
+
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            run = pool.submit(
+                daily_trends, as_of=datetime.fromisoformat(AS_OF), return_state=True
+            )
+            wait_for(lambda: len(fake_x_api.requests) > 0, 120, "the first fetch")
+            admin.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(database)
+            )
+            state = run.result(timeout=300)
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(database)
+        )
+    with psycopg.connect(database_url) as connection:
+        loaded = connection.execute(
+            "SELECT count(*) FROM trend_observations"
+        ).fetchone()
+
+    failure = state.result(raise_on_failure=False)
+    assert isinstance(failure, DatabaseError)
+    assert re.fullmatch(
+        r"Cannot connect to PostgreSQL at [^ ]+: .*not currently accepting "
+        r"connections\. Check that the server runs and TRENDS_DATABASE_URL is right\.",
+        str(failure),
+    )
+    assert loaded == (0,)
+    bodies = [p for p in archive_dir.rglob("*.json") if ".meta." not in p.name]
+    assert len(bodies) == len(DEFAULT_WOEIDS)
+    assert len(list(archive_dir.rglob("*.meta.json"))) == len(DEFAULT_WOEIDS)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,6 +17,7 @@ from tasks.database import (
     connect,
     is_transaction_conflict,
     migrate,
+    pending_migrations,
 )
 
 
@@ -68,3 +74,26 @@ def test_only_rolled_back_collisions_count_as_conflicts(
     error: Exception, conflict: bool
 ) -> None:
     assert is_transaction_conflict(error) is conflict
+
+
+def test_migrations_run_separately_from_the_command_line(
+    empty_database_url: str,
+) -> None:
+    def run_migrate() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tasks.database", "migrate"],
+            env={**os.environ, "TRENDS_DATABASE_URL": empty_database_url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).parents[1],
+        )
+
+    first, second = run_migrate(), run_migrate()
+
+    assert (first.returncode, second.returncode) == (0, 0)
+    assert re.fullmatch(
+        r"Applied 001_initial, 004_trend_name_limits to \S+\n", first.stdout
+    )
+    assert second.stdout.endswith(" is current\n")
+    assert pending_migrations(empty_database_url) == []
