@@ -66,7 +66,12 @@ long_names = st.builds(
     st.integers(min_value=100, max_value=10_000),
 )
 trend_names = st.one_of(short_names, short_names, short_names, long_names)
-name_lists = st.lists(trend_names, min_size=1, max_size=50)
+storable_names = st.text(
+    st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=40
+) | st.sampled_from([f for f in FRAGMENTS if f not in ("\x00", "\ud800", "\udfff")])
+name_lists = st.lists(trend_names, min_size=1, max_size=50) | st.lists(
+    storable_names, min_size=1, max_size=50
+)
 
 
 def broken_rule(names: list[str]) -> str | None:
@@ -120,7 +125,7 @@ def test_normalise_keeps_every_name_exactly_or_names_the_rule(
 
 
 @settings(
-    max_examples=60,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
