@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tasks.database import redact_password
 
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
@@ -37,6 +41,8 @@ class TrendsSettings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None,
+        # The URL may carry a password; keep it out of reprs and logged settings.
+        repr=False,
         validation_alias=AliasChoices("TRENDS_DATABASE_URL", "database_url"),
         description="PostgreSQL URL; unset means the embedded server under data_dir.",
     )
@@ -73,6 +79,17 @@ class TrendsSettings(BaseSettings):
                 "postgresql://user@host:5432/db; got one with scheme "
                 f"{scheme or '(none)'!r}. Unset it to use the embedded server."
             )
+        try:
+            info = conninfo_to_dict(
+                url.replace("postgresql+psycopg://", "postgresql://", 1)
+            )
+        except psycopg.ProgrammingError as error:
+            raise ValueError(_malformed_url(redact_password(str(error), url))) from None
+        ports = str(info.get("port") or "5432").split(",")
+        if not all(port.isdigit() for port in ports):
+            raise ValueError(
+                _malformed_url(f"port {redact_password(','.join(ports), url)!r}")
+            )
         return url
 
     @field_validator("x_api_url")
@@ -88,3 +105,10 @@ class TrendsSettings(BaseSettings):
     def resolved_archive_url(self) -> str:
         """The archive location, defaulting to a folder under data_dir."""
         return self.archive_url or str(self.data_dir / "raw")
+
+
+def _malformed_url(problem: str) -> str:
+    return (
+        f"TRENDS_DATABASE_URL is not a valid PostgreSQL URL: {problem}. Use the form "
+        "postgresql://user:password@host:5432/database."
+    )

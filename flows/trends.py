@@ -10,22 +10,27 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from prefect import flow, get_run_logger, runtime
+from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
+from flows.preflight import ConfigurationError, check_destinations, load_settings
 from flows.settings import TrendsSettings
-from tasks.archive import ArchivedResponse, archive_response, open_archive
+from tasks.archive import ArchivedResponse, archive_response
 from tasks.artifacts import publish_run_artifacts
-from tasks.database import embedded_database_url, migrate
+from tasks.database import is_transaction_conflict, migrate
 from tasks.fetch import fetch_trends, read_sample_trends
-from tasks.load import load_trends
+from tasks.load import LoadCounts, load_trends
 from tasks.locations import DEFAULT_WOEIDS, Location, resolve_locations
 from tasks.normalise import Snapshot, normalise_trends
 
 MAX_CONCURRENT_FETCHES = 9
+# Two runs of the same hour can deadlock in PostgreSQL; it rolls one back whole.
+LOAD_RETRIES = 3
 MISSING_TOKEN = (
     "No X API token: set X_BEARER_TOKEN to an app-only bearer token, "
     "or pass --sample to run on the bundled sample responses."
@@ -75,14 +80,14 @@ def daily_trends(
         sample: Use the bundled sample responses instead of calling the X API.
     """
     logger = get_run_logger()
-    settings = TrendsSettings()
+    settings = load_settings()
     places = resolve_locations(locations)
     token = _require_token(settings, sample)
-    database_url = settings.database_url or embedded_database_url(settings.data_dir)
+    destinations = check_destinations(settings)
+    database_url, archive = destinations.database_url, destinations.archive
     applied = migrate(database_url)
     if applied:
         logger.info("Applied schema migrations %s", ", ".join(applied))
-    archive = open_archive(settings.resolved_archive_url)
 
     fetched_at = datetime.now(UTC)
     snapshot_time = (as_of or fetched_at).astimezone(UTC)
@@ -146,7 +151,7 @@ def _load_and_report(
     counts = dict(
         zip(
             (s.woeid for s in ready),
-            load_trends(ready, database_url) if ready else [],
+            _load_retrying_conflicts(ready, database_url) if ready else [],
             strict=True,
         )
     )
@@ -172,6 +177,24 @@ def _load_and_report(
             outcomes,
         )
     return outcomes
+
+
+def _load_retrying_conflicts(
+    snapshots: list[Snapshot], database_url: str
+) -> list[LoadCounts]:
+    """Load, running the whole transaction again if a concurrent run collided."""
+    loader = load_trends.with_options(
+        retries=LOAD_RETRIES,
+        retry_delay_seconds=[1, 2, 4],
+        retry_jitter_factor=0.5,
+        retry_condition_fn=_collided,
+    )
+    return loader(snapshots, database_url)
+
+
+def _collided(task: object, task_run: object, state: State[Any]) -> bool:
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, BaseException) and is_transaction_conflict(error)
 
 
 def format_summary(outcomes: Sequence[LocationOutcome], archive_url: str) -> str:
@@ -202,9 +225,13 @@ def format_summary(outcomes: Sequence[LocationOutcome], archive_url: str) -> str
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the daily flow once from the command line and print its summary."""
     args = _parse_args(argv)
-    settings = TrendsSettings()
-    if not args.sample and settings.x_bearer_token is None:
-        print(MISSING_TOKEN, file=sys.stderr)
+    try:
+        settings = load_settings()
+        if not args.sample and settings.x_bearer_token is None:
+            raise ConfigurationError(MISSING_TOKEN)
+        check_destinations(settings)
+    except ConfigurationError as error:
+        print(error, file=sys.stderr)
         return 2
 
     state = daily_trends(

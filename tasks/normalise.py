@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +16,13 @@ from prefect.cache_policies import NO_CACHE
 from tasks.archive import ArchivedResponse
 
 MAX_TRENDS = 50
+# A btree index entry holds at most about 2,700 bytes; the key (woeid, name, as_of)
+# needs room for the other columns and headers, so names stop well short of it.
+MAX_NAME_BYTES = 2_000
+MAX_TWEET_VOLUME = 2**63 - 1
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+EXCERPT_CHARS = 80
+
 TREND_SCHEMA = pl.Schema(
     {
         "woeid": pl.Int64(),
@@ -101,6 +110,7 @@ def normalise_trends(archived: ArchivedResponse, flow_run_id: str | None) -> Sna
     parsed = parse(response.body, where)
     as_of = parsed.as_of or response.as_of
     count = len(parsed.trends)
+    validate_trends(parsed.trends, where)
     trends = pl.DataFrame(
         {
             "woeid": [response.location.woeid] * count,
@@ -195,6 +205,58 @@ def parse_v1_body(body: bytes, where: str) -> TrendList:
     )
 
 
+def validate_trends(trends: Sequence[Trend], where: str) -> None:
+    """Check that every name and tweet volume of a parsed snapshot can be stored.
+
+    This is the one place that decides whether a well-formed trend list is
+    loadable: each name is stored byte for byte or the whole snapshot is refused,
+    never altered, so one hostile list cannot stop the other locations' loads.
+
+    Raises:
+        SnapshotRejected: for the first trend that breaks a rule, naming the
+            location, the trend's position and the rule.
+    """
+    for position, trend in enumerate(trends, start=1):
+        which = f"Trend {position} of {where}"
+        _check_name(trend.name, which)
+        if trend.tweet_volume is not None and trend.tweet_volume > MAX_TWEET_VOLUME:
+            raise SnapshotRejected(
+                f"{which} has tweet_count {excerpt(trend.tweet_volume)}, more than "
+                f"PostgreSQL bigint holds ({MAX_TWEET_VOLUME:,})."
+            )
+
+
+def _check_name(name: str, trend: str) -> None:
+    nul = name.find("\x00")
+    if nul >= 0:
+        raise SnapshotRejected(
+            f"{trend} contains a NUL byte at character {nul + 1}, "
+            f"which PostgreSQL text cannot hold: {excerpt(name)}."
+        )
+    surrogate = LONE_SURROGATE.search(name)
+    if surrogate:
+        raise SnapshotRejected(
+            f"{trend} contains the lone surrogate U+{ord(surrogate[0]):04X} at "
+            f"character {surrogate.start() + 1}, which is not a Unicode character "
+            f"and has no UTF-8 form: {excerpt(name)}."
+        )
+    size = len(name.encode())
+    if size > MAX_NAME_BYTES:
+        raise SnapshotRejected(
+            f"{trend} is {len(name):,} characters ({size:,} UTF-8 bytes) long; names "
+            f"over {MAX_NAME_BYTES:,} bytes do not fit the key of trend_observations: "
+            f"{excerpt(name)}."
+        )
+
+
+def excerpt(value: object) -> str:
+    """The repr of a value, shortened so that a hostile one cannot flood a message."""
+    text = repr(value)
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    return f"{text[:EXCERPT_CHARS]}... ({len(text) - EXCERPT_CHARS:,} more characters)"
+
+
 def keep_best_rank(trends: pl.DataFrame) -> pl.DataFrame:
     """Drop repeated names within a snapshot, keeping each name's best rank."""
     return trends.sort("rank").unique(
@@ -210,18 +272,23 @@ def _json(body: bytes, where: str) -> Any:
             f"The response for {where} is not JSON ({error}); it starts with "
             f"{body[:60]!r}."
         ) from error
+    except RecursionError as error:
+        raise SnapshotRejected(
+            f"The response for {where} nests its JSON too deeply to read; it starts "
+            f"with {body[:60]!r}."
+        ) from error
 
 
 def _checked_items(items: list[Any], where: str) -> list[dict[str, Any]]:
     if len(items) > MAX_TRENDS:
         raise SnapshotRejected(
-            f"The response for {where} lists {len(items)} trends; the API sends at "
-            f"most {MAX_TRENDS}, so the body is not a trend list."
+            f"The response for {where} lists {len(items)} trends; a trend list holds "
+            f"at most {MAX_TRENDS}, so the body is not one."
         )
     for position, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             raise SnapshotRejected(
-                f"Trend {position} of {where} is not an object: {item!r}."
+                f"Trend {position} of {where} is not an object: {excerpt(item)}."
             )
     return items
 
@@ -230,7 +297,7 @@ def _text(item: dict[str, Any], field: str, position: int, where: str) -> str:
     name = item.get(field)
     if not isinstance(name, str) or not name:
         raise SnapshotRejected(
-            f"Trend {position} of {where} has no text {field}: {item!r}."
+            f"Trend {position} of {where} has no text {field}: {excerpt(item)}."
         )
     return name
 
@@ -239,9 +306,9 @@ def _volume(item: dict[str, Any], field: str, position: int, where: str) -> int 
     volume = item.get(field)
     if volume is not None and (type(volume) is not int or volume < 0):
         raise SnapshotRejected(
-            f"Trend {position} ({item.get('name') or item.get('trend_name')!r}) of "
-            f"{where} has {field} {volume!r}; expected a whole number of zero or "
-            "more, or none."
+            f"Trend {position} ({excerpt(item.get('name') or item.get('trend_name'))})"
+            f" of {where} has {field} {excerpt(volume)}; expected a whole number of "
+            "zero or more, or none."
         )
     return volume
 

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from tasks.database import DatabaseError, connect, migrate
+from tasks.database import (
+    DatabaseError,
+    connect,
+    is_transaction_conflict,
+    migrate,
+    pending_migrations,
+)
 
 
 def test_migrating_twice_applies_each_version_once(empty_database_url: str) -> None:
@@ -39,3 +50,50 @@ def test_an_unreachable_server_is_named_without_the_password() -> None:
 
     assert "hunter2" not in str(failed.value)
     assert failed.value.__cause__ is None
+
+
+def wrapped(error: Exception) -> Exception:
+    try:
+        raise RuntimeError("the load failed") from error
+    except RuntimeError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("error", "conflict"),
+    [
+        (psycopg.errors.DeadlockDetected("deadlock detected"), True),
+        (psycopg.errors.SerializationFailure("could not serialize"), True),
+        (wrapped(psycopg.errors.DeadlockDetected("deadlock detected")), True),
+        (psycopg.errors.UniqueViolation("duplicate key"), False),
+        (psycopg.errors.InsufficientPrivilege("permission denied"), False),
+        (RuntimeError("disk full"), False),
+    ],
+)
+def test_only_rolled_back_collisions_count_as_conflicts(
+    error: Exception, conflict: bool
+) -> None:
+    assert is_transaction_conflict(error) is conflict
+
+
+def test_migrations_run_separately_from_the_command_line(
+    empty_database_url: str,
+) -> None:
+    def run_migrate() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tasks.database", "migrate"],
+            env={**os.environ, "TRENDS_DATABASE_URL": empty_database_url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).parents[1],
+        )
+
+    first, second = run_migrate(), run_migrate()
+
+    assert (first.returncode, second.returncode) == (0, 0)
+    assert re.fullmatch(
+        r"Applied 001_initial, 004_trend_name_limits to \S+\n", first.stdout
+    )
+    assert second.stdout.endswith(" is current\n")
+    assert pending_migrations(empty_database_url) == []

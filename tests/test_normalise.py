@@ -197,6 +197,6 @@ def test_more_than_fifty_trends_is_not_a_trend_list() -> None:
     body = json.dumps({"data": [{"trend_name": f"t{i}"} for i in range(51)]})
 
     with pytest.raises(
-        SnapshotRejected, match="lists 51 trends; the API sends at most 50"
+        SnapshotRejected, match="lists 51 trends; a trend list holds at most 50"
     ):
         parse_v2_body(body.encode(), "Toronto (4118)")
