@@ -10,16 +10,19 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
-from prefect import flow, get_run_logger, runtime
+from prefect import Task, flow, get_run_logger, runtime
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
 from pydantic import SecretStr
 
 from flows.settings import TrendsSettings
 from tasks.archive import ArchivedResponse, archive_response, open_archive
 from tasks.database import embedded_database_url, migrate
-from tasks.fetch import fetch_trends, read_sample_trends
+from tasks.fetch import XApiOptions, fetch_trends, read_sample_trends
+from tasks.fetch_cache import fetch_result_storage
 from tasks.load import load_trends
 from tasks.locations import DEFAULT_WOEIDS, Location, resolve_locations
 from tasks.normalise import Snapshot, normalise_trends
@@ -65,6 +68,7 @@ def daily_trends(
     locations: list[int] = list(DEFAULT_WOEIDS),  # noqa: B006
     as_of: datetime | None = None,
     sample: bool = False,
+    refresh: bool = False,
 ) -> list[LocationOutcome]:
     """Collect the trend lists of the given locations into PostgreSQL.
 
@@ -72,6 +76,8 @@ def daily_trends(
         locations: WOEIDs to collect; Canada and its eight trend cities by default.
         as_of: Snapshot time to file the trends under; the current hour by default.
         sample: Use the bundled sample responses instead of calling the X API.
+        refresh: Ask the X API again even for locations already fetched for this
+            snapshot time, instead of reusing their cached responses.
     """
     logger = get_run_logger()
     settings = TrendsSettings()
@@ -94,19 +100,23 @@ def daily_trends(
         " from the bundled samples" if sample else "",
     )
 
-    archived = []
-    for place in places:
-        response = (
-            read_sample_trends.submit(place, snapshot_time, fetched_at)
-            if token is None
-            else fetch_trends.submit(
-                place, snapshot_time, fetched_at, settings.x_api_url, token
-            )
-        )
-        # Prefect hands the task the future's result; mypy only sees the future.
-        archived.append(archive_response.submit(response, archive))  # type: ignore[call-overload]
+    archived: list[PrefectFuture[ArchivedResponse]] = []
+    if token is None:
+        for place in places:
+            response = read_sample_trends.submit(place, snapshot_time, fetched_at)
+            # Prefect hands the task the future's result; mypy only sees the future.
+            archived.append(archive_response.submit(response, archive))  # type: ignore[call-overload]
+    else:
+        fetch = _fetch_task(settings, refresh)
+        options = _x_api_options(settings, token)
+        keep = partial(archive_response.fn, archive=archive)
+        for place in places:
+            archived.append(fetch.submit(place, snapshot_time, options, keep))
     flow_run_id = runtime.flow_run.id
-    snapshots = [normalise_trends.submit(entry, flow_run_id) for entry in archived]
+    snapshots = [
+        normalise_trends.submit(entry, flow_run_id)  # type: ignore[call-overload]
+        for entry in archived
+    ]
 
     return _load_and_report(places, archived, snapshots, database_url)
 
@@ -117,6 +127,31 @@ def _require_token(settings: TrendsSettings, sample: bool) -> SecretStr | None:
     if settings.x_bearer_token is None:
         raise ValueError(MISSING_TOKEN)
     return settings.x_bearer_token
+
+
+def _fetch_task(settings: TrendsSettings, refresh: bool) -> Task[..., ArchivedResponse]:
+    """The fetch task with this run's retries and its cache beside the archive."""
+    return fetch_trends.with_options(
+        retries=settings.x_api_retries,
+        retry_delay_seconds=exponential_backoff(settings.x_api_retry_delay),
+        result_storage=fetch_result_storage(settings.resolved_archive_url),
+        refresh_cache=refresh,
+    )
+
+
+def _x_api_options(settings: TrendsSettings, token: SecretStr) -> XApiOptions:
+    strict = settings.strict_request_budget
+    if strict is None:
+        # Deployments share the budget with other runs and must not run unpaced.
+        strict = runtime.deployment.id is not None
+    return XApiOptions(
+        api_url=settings.x_api_url,
+        api_version=settings.x_api_version,
+        token=token,
+        timeout=settings.x_api_timeout,
+        max_rate_limit_wait=settings.max_rate_limit_wait,
+        strict_budget=strict,
+    )
 
 
 def _load_and_report(
@@ -148,6 +183,7 @@ def _load_and_report(
         )
     )
     received = {s.woeid: s.received for s in ready}
+    _warn_of_empty(ready)
     outcomes = [
         LocationOutcome(
             woeid=place.woeid,
@@ -167,6 +203,16 @@ def _load_and_report(
             outcomes,
         )
     return outcomes
+
+
+def _warn_of_empty(ready: list[Snapshot]) -> None:
+    for empty in (s for s in ready if s.received == 0):
+        location = empty.archived.response.location
+        get_run_logger().warning(
+            "The X API listed no trends for %s (%d); its snapshot is empty",
+            location.name,
+            location.woeid,
+        )
 
 
 def format_summary(outcomes: Sequence[LocationOutcome], archive_url: str) -> str:
@@ -206,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         locations=args.locations,
         as_of=args.as_of,
         sample=args.sample,
+        refresh=args.refresh,
         return_state=True,
     )
     result = state.result(raise_on_failure=False)
@@ -243,6 +290,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--sample",
         action="store_true",
         help="use the bundled sample responses instead of the X API",
+    )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="ask the X API again for locations already fetched for this snapshot "
+        "time instead of reusing their cached responses",
     )
     return parser.parse_args(argv)
 
