@@ -25,7 +25,7 @@ from tasks.fetch import XApiOptions, fetch_trends, read_sample_trends
 from tasks.fetch_cache import fetch_result_storage
 from tasks.load import load_trends
 from tasks.locations import DEFAULT_WOEIDS, Location, resolve_locations
-from tasks.normalise import Snapshot, normalise_trends
+from tasks.normalise import Snapshot, normalise_trends, parse_v1_body, parse_v2_body
 
 MAX_CONCURRENT_FETCHES = 9
 MISSING_TOKEN = (
@@ -110,8 +110,9 @@ def daily_trends(
         fetch = _fetch_task(settings, refresh)
         options = _x_api_options(settings, token)
         keep = partial(archive_response.fn, archive=archive)
+        check = parse_v1_body if options.api_version == "1.1" else parse_v2_body
         for place in places:
-            archived.append(fetch.submit(place, snapshot_time, options, keep))
+            archived.append(fetch.submit(place, snapshot_time, options, keep, check))
     flow_run_id = runtime.flow_run.id
     snapshots = [
         normalise_trends.submit(entry, flow_run_id)  # type: ignore[call-overload]

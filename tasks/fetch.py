@@ -81,6 +81,8 @@ class BudgetUnavailable(FetchFailed):
 
 # Archives one raw response and says where; called before the response is judged.
 ResponseKeeper = Callable[[RawResponse], "ArchivedResponse"]
+# Raises when a 200 body is no trend list; given the body and the location's name.
+BodyCheck = Callable[[bytes, str], object]
 
 
 def is_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -102,19 +104,23 @@ def fetch_trends(
     as_of: datetime,
     options: XApiOptions,
     keep: ResponseKeeper,
+    check_body: BodyCheck,
 ) -> ArchivedResponse:
     """Fetch one location's trends, archive every answer, and judge it.
 
     Each request takes a slot of the shared request budget first. Every answer,
     error or not, is archived through ``keep`` before its status is looked at. A
     429 rate limit is waited out until its window resets, within the run's maximum
-    wait; a 5xx, a timeout or a lost connection is raised for Prefect to retry.
+    wait; a 5xx, a timeout or a lost connection is raised for Prefect to retry. A
+    200 body is checked with ``check_body`` here, so that a body that is no trend
+    list fails the task and never lands in the cache.
 
     Raises:
         RequestRefused: when the API refused the request; not retried.
         RateLimited: when the rate limit resets later than the maximum wait.
         TransientFault: after a 5xx, a timeout or a connection error; retried.
         BudgetUnavailable: when the request budget had no slot in time.
+        SnapshotRejected: from ``check_body``, when a 200 body is no trend list.
     """
     logger = get_run_logger()
     where = f"{location.name} ({location.woeid})"
@@ -144,6 +150,7 @@ def fetch_trends(
             continue
         except TransientFault as fault:
             raise TransientFault(f"{fault} {_attempt()}") from None
+        check_body(response.body, where)
         return archived
 
 

@@ -529,6 +529,20 @@ def test_refresh_asks_again_despite_the_cache(
     assert len(archived_bodies(archive_dir, 4118)) == 2
 
 
+def test_a_rejected_body_is_not_cached_so_the_next_run_asks_again(
+    fake_x_api: FakeXApi, archive_dir: Path
+) -> None:
+    fake_x_api.then(3534, Reply(body=b"<html>maintenance</html>"))
+    fake_x_api.always(3534, Reply.trends("Habs"))
+    failed_run([3534])
+
+    [outcome] = daily_trends(locations=[3534], as_of=AS_OF)
+
+    assert (outcome.new, outcome.error) == (1, None)
+    assert len(fake_x_api.requests_for(3534)) == 2
+    assert archived_bodies(archive_dir, 3534)[0] == b"<html>maintenance</html>"
+
+
 def test_a_flow_retry_asks_again_only_for_the_failed_location(
     fake_x_api: FakeXApi, database_url: str
 ) -> None:
