@@ -26,6 +26,7 @@ from tasks.fetch_cache import fetch_result_storage
 from tasks.load import load_trends
 from tasks.locations import DEFAULT_WOEIDS, Location, resolve_locations
 from tasks.normalise import Snapshot, normalise_trends, parse_v1_body, parse_v2_body
+from tasks.x_api_errors import FetchFailed
 
 MAX_CONCURRENT_FETCHES = 9
 MISSING_TOKEN = (
@@ -132,12 +133,13 @@ def _require_token(settings: TrendsSettings, sample: bool) -> SecretStr | None:
 
 def _fetch_task(settings: TrendsSettings, refresh: bool) -> Task[..., ArchivedResponse]:
     """The fetch task with this run's retries and its cache beside the archive."""
-    return fetch_trends.with_options(
+    fetch = fetch_trends.with_options(
         retries=settings.x_api_retries,
         retry_delay_seconds=exponential_backoff(settings.x_api_retry_delay),
-        result_storage=fetch_result_storage(settings.resolved_archive_url),
         refresh_cache=refresh,
     )
+    storage = fetch_result_storage(settings.resolved_archive_url)
+    return fetch if storage is None else fetch.with_options(result_storage=storage)
 
 
 def _x_api_options(settings: TrendsSettings, token: SecretStr) -> XApiOptions:
@@ -173,6 +175,10 @@ def _load_and_report(
         try:
             keys[place.woeid] = entry.result().body_key
             ready.append(snapshot.result())
+        except FetchFailed as failed:
+            failures[place.woeid] = str(failed)
+            if failed.body_key:
+                keys[place.woeid] = failed.body_key
         except Exception as error:
             failures[place.woeid] = str(error)
 

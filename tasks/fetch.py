@@ -79,6 +79,10 @@ class BudgetUnavailable(FetchFailed):
     """No slot of the shared request budget could be had, so nothing was sent."""
 
 
+class BodyRejected(FetchFailed):
+    """A 200 answer whose body is no trend list."""
+
+
 # Archives one raw response and says where; called before the response is judged.
 ResponseKeeper = Callable[[RawResponse], "ArchivedResponse"]
 # Raises when a 200 body is no trend list; given the body and the location's name.
@@ -120,7 +124,7 @@ def fetch_trends(
         RateLimited: when the rate limit resets later than the maximum wait.
         TransientFault: after a 5xx, a timeout or a connection error; retried.
         BudgetUnavailable: when the request budget had no slot in time.
-        SnapshotRejected: from ``check_body``, when a 200 body is no trend list.
+        BodyRejected: when ``check_body`` finds a 200 body is no trend list.
     """
     logger = get_run_logger()
     where = f"{location.name} ({location.woeid})"
@@ -142,6 +146,7 @@ def fetch_trends(
                     f"{limited} Waiting for it would pass the maximum wait of "
                     f"{options.max_rate_limit_wait:.0f} s; raise "
                     "TRENDS_MAX_RATE_LIMIT_WAIT or run again after the reset.",
+                    limited.body_key,
                     limited.reset_in,
                 ) from None
             logger.warning("%s Waiting before asking again.", limited)
@@ -149,9 +154,19 @@ def fetch_trends(
             waited += limited.reset_in
             continue
         except TransientFault as fault:
-            raise TransientFault(f"{fault} {_attempt()}") from None
-        check_body(response.body, where)
+            raise TransientFault(f"{fault} {_attempt()}", fault.body_key) from None
+        _check(check_body, archived, where)
         return archived
+
+
+def _check(check_body: BodyCheck, archived: ArchivedResponse, where: str) -> None:
+    try:
+        check_body(archived.response.body, where)
+    except ValueError as rejected:
+        raise BodyRejected(
+            f"{rejected} The response is archived at {archived.body_key}.",
+            archived.body_key,
+        ) from rejected
 
 
 def _send(location: Location, as_of: datetime, options: XApiOptions) -> RawResponse:

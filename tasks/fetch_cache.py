@@ -30,21 +30,17 @@ def snapshot_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> s
     )
 
 
-def fetch_result_storage(archive_url: str) -> ResultStorage:
-    """The storage of cached fetches: a folder inside the raw archive.
+def fetch_result_storage(archive_url: str) -> ResultStorage | None:
+    """The storage of cached fetches: a folder inside a local raw archive.
 
-    Keeping them beside the archive means that a run on another machine that
-    writes the same archive also finds them. A folder is given as a path, which
-    Prefect turns into a local file system block; a remote archive needs a saved
-    storage block, given by its slug, since Prefect refuses unsaved ones.
-
-    Raises:
-        ValueError: for an archive this function has no result storage for.
+    Keeping them beside the archive means that every run writing the same archive
+    finds them. A folder is given as a path, which Prefect turns into a local file
+    system block. For a remote archive this returns None, which leaves the cache in
+    Prefect's default result storage: a deployment shares it across machines by
+    pointing PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK at a saved storage block, such
+    as an S3 bucket block, since Prefect refuses unsaved blocks here.
     """
     if "://" in archive_url and not archive_url.startswith("file://"):
-        raise ValueError(
-            f"No result storage for fetches is set up for the archive {archive_url!r}; "
-            "set TRENDS_ARCHIVE_URL to a local folder."
-        )
+        return None
     root = Path(archive_url.removeprefix("file://")).expanduser()
     return root / RESULTS_FOLDER

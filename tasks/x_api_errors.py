@@ -18,7 +18,21 @@ V1_NO_ACCESS_CODE = 453
 
 
 class FetchFailed(RuntimeError):
-    """A location's trends could not be fetched."""
+    """A location's trends could not be fetched.
+
+    ``body_key`` is the archive key of the last answer, when there was one.
+    """
+
+    def __init__(self, message: str, body_key: str | None = None) -> None:
+        super().__init__(message, body_key)
+
+    @property
+    def body_key(self) -> str | None:
+        key: str | None = self.args[1]
+        return key
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class RequestRefused(FetchFailed):
@@ -32,9 +46,17 @@ class TransientFault(FetchFailed):
 class RateLimited(FetchFailed):
     """The X API rate limit is spent until its window resets."""
 
-    def __init__(self, message: str, reset_in: float) -> None:
-        super().__init__(message)
-        self.reset_in = reset_in
+    def __init__(
+        self, message: str, body_key: str | None = None, reset_in: float = 0.0
+    ) -> None:
+        # All arguments go to args, so that the error survives pickling.
+        RuntimeError.__init__(self, message, body_key, reset_in)
+
+    @property
+    def reset_in(self) -> float:
+        """Seconds until the rate-limit window resets."""
+        seconds: float = self.args[2]
+        return seconds
 
 
 def raise_for_status(
@@ -64,17 +86,21 @@ def raise_for_status(
     answer = f"HTTP {status} {_describe(problem, body)}"
     archived = f"The response is archived at {body_key}."
     if status in TRANSIENT_STATUSES:
-        raise TransientFault(f"The X API failed for {where} ({answer}). {archived}")
+        raise TransientFault(
+            f"The X API failed for {where} ({answer}). {archived}", body_key
+        )
     if status == 429 and not _has_type(problem, USAGE_CAPPED):
         reset_in = seconds_until_reset(headers)
         raise RateLimited(
             f"The X API rate limit is spent for {where} ({answer}); the window "
             f"resets in {reset_in:.0f} s. {archived}",
+            body_key,
             reset_in,
         )
     raise RequestRefused(
         f"The X API refused the request for {where} ({answer}): "
-        f"{_advice(status, problem)} {archived}"
+        f"{_advice(status, problem)} {archived}",
+        body_key,
     )
 
 

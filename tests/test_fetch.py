@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import re
 import socket
 import time
@@ -16,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
@@ -25,10 +27,11 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import State
 from prefect.logging.handlers import APILogHandler
 
-from flows.trends import LocationsFailed, daily_trends
+from flows.trends import LocationsFailed, daily_trends, main
 from tasks.budget import REQUEST_BUDGET_LIMIT, ensure_request_budget
+from tasks.fetch_cache import fetch_result_storage
 from tasks.locations import UnknownLocationError
-from tasks.x_api_errors import seconds_until_reset
+from tasks.x_api_errors import RateLimited, seconds_until_reset
 from tests.conftest import TEST_REQUESTS_PER_WINDOW, TEST_TOKEN
 from tests.fake_x_api import FakeXApi, Reply
 
@@ -85,6 +88,22 @@ def budget_reset() -> Iterator[None]:
 def drop_budget() -> None:
     with get_client(sync_client=True) as client:
         client.delete_global_concurrency_limit_by_name(REQUEST_BUDGET_LIMIT)
+
+
+def spend_budget() -> None:
+    """Mark every slot of the request budget as taken."""
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name(REQUEST_BUDGET_LIMIT)
+        client.update_global_concurrency_limit(
+            REQUEST_BUDGET_LIMIT,
+            GlobalConcurrencyLimitUpdate(active_slots=limit.limit),
+        )
+
+
+def budget_slots_taken() -> int:
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name(REQUEST_BUDGET_LIMIT)
+    return limit.active_slots
 
 
 @pytest.mark.parametrize(
@@ -179,6 +198,8 @@ def test_a_refusal_fails_its_location_at_once_with_advice(
     assert archived_bodies(archive_dir, 3534) == [reply.body]
     assert loaded_woeids(database_url) == []
     [outcome] = failure.outcomes
+    assert outcome.raw_object_key is not None
+    assert (archive_dir / outcome.raw_object_key).read_bytes() == reply.body
     assert outcome.error is not None
     assert outcome.error.startswith("The X API refused the request for Montreal (3534)")
     assert state.message is not None
@@ -327,6 +348,16 @@ def test_the_wait_after_a_429_follows_the_reset_and_ignores_retry_after_zero(
     headers: dict[str, str], expected: float
 ) -> None:
     assert seconds_until_reset(headers, now=1000.0) == expected
+
+
+def test_a_rate_limit_error_survives_pickling_with_its_key_and_reset() -> None:
+    limited = pickle.loads(pickle.dumps(RateLimited("spent", "v2/a.json", 12.0)))
+
+    assert (str(limited), limited.body_key, limited.reset_in) == (
+        "spent",
+        "v2/a.json",
+        12.0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -529,6 +560,16 @@ def test_refresh_asks_again_despite_the_cache(
     assert len(archived_bodies(archive_dir, 4118)) == 2
 
 
+def test_the_command_refreshes_only_when_asked(fake_x_api: FakeXApi) -> None:
+    fake_x_api.always(4118, Reply.trends("Leafs"))
+    command = ["--locations", "4118", "--as-of", AS_OF.isoformat()]
+
+    exit_codes = [main(command), main(command), main([*command, "--refresh"])]
+
+    assert exit_codes == [0, 0, 0]
+    assert len(fake_x_api.requests_for(4118)) == 2
+
+
 def test_a_rejected_body_is_not_cached_so_the_next_run_asks_again(
     fake_x_api: FakeXApi, archive_dir: Path
 ) -> None:
@@ -570,23 +611,38 @@ def test_a_location_without_trends_is_refused_before_any_request(
 
 
 @pytest.mark.usefixtures("budget_reset")
-def test_requests_wait_for_the_shared_budget_and_give_up_in_time(
-    monkeypatch: pytest.MonkeyPatch, fake_x_api: FakeXApi, database_url: str
+def test_each_request_takes_a_slot_of_the_shared_budget(
+    fake_x_api: FakeXApi,
+) -> None:
+    drop_budget()
+    ensure_request_budget(15)
+    fake_x_api.always(4118, Reply.trends("Leafs"))
+    fake_x_api.then(3534, Reply(status=503, body=b"down"))
+    fake_x_api.always(3534, Reply.trends("Habs"))
+
+    daily_trends(locations=[4118, 3534], as_of=AS_OF)
+
+    # One slot frees up every 60 s, so the three requests still hold theirs.
+    assert budget_slots_taken() >= 3
+
+
+@pytest.mark.usefixtures("budget_reset")
+def test_a_spent_budget_makes_the_fetch_give_up_in_time_sending_nothing(
+    monkeypatch: pytest.MonkeyPatch, fake_x_api: FakeXApi
 ) -> None:
     drop_budget()
     ensure_request_budget(1)
+    spend_budget()
     monkeypatch.setenv("TRENDS_MAX_RATE_LIMIT_WAIT", "1")
-    monkeypatch.setenv("TRENDS_MAX_CONCURRENT_FETCHES", "1")
     fake_x_api.always(4118, Reply.trends("Leafs"))
-    fake_x_api.always(3534, Reply.trends("Habs"))
 
-    _, failure = failed_run([4118, 3534])
+    _, failure = failed_run([4118])
 
-    assert len(fake_x_api.requests) == 1
-    [error] = [o.error for o in failure.outcomes if o.error]
+    assert fake_x_api.requests == []
+    error = failure.outcomes[0].error
+    assert error is not None
     assert "No slot of the shared X API request budget 'x-api-requests'" in error
-    assert "nothing was sent" in error
-    assert len(loaded_woeids(database_url)) == 1
+    assert "within 1 s for Toronto (4118), so nothing was sent" in error
 
 
 @pytest.mark.usefixtures("budget_reset")
@@ -667,3 +723,17 @@ def _api_texts(state: State[Any]) -> list[str]:
     return [log.message for log in logs] + [
         f"{a.key} {a.description} {a.data}" for a in artifacts
     ]
+
+
+@pytest.mark.parametrize(
+    ("archive_url", "storage"),
+    [
+        ("/srv/raw", Path("/srv/raw/.prefect-results")),
+        ("file:///srv/raw", Path("/srv/raw/.prefect-results")),
+        ("s3://bucket/raw", None),
+    ],
+)
+def test_the_fetch_cache_lives_in_a_local_archive_or_the_default_storage(
+    archive_url: str, storage: Path | None
+) -> None:
+    assert fetch_result_storage(archive_url) == storage
