@@ -67,6 +67,45 @@ class TrendsSettings(BaseSettings):
         description="How many locations are fetched at the same time.",
     )
 
+    x_api_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        validation_alias=AliasChoices("TRENDS_X_API_TIMEOUT", "x_api_timeout"),
+        description="Seconds to wait for the X API to answer one request.",
+    )
+    x_api_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        validation_alias=AliasChoices("TRENDS_X_API_RETRIES", "x_api_retries"),
+        description="Retries of a fetch after a 5xx answer, a timeout or a lost "
+        "connection.",
+    )
+    x_api_retry_delay: float = Field(
+        default=10.0,
+        ge=0,
+        validation_alias=AliasChoices("TRENDS_X_API_RETRY_DELAY", "x_api_retry_delay"),
+        description="Seconds before the first retry; each later retry waits twice "
+        "as long, with jitter.",
+    )
+    max_rate_limit_wait: float = Field(
+        default=900.0,
+        ge=0,
+        validation_alias=AliasChoices(
+            "TRENDS_MAX_RATE_LIMIT_WAIT", "max_rate_limit_wait"
+        ),
+        description="Longest a fetch waits for a rate-limit window to reset, or for "
+        "a slot of the shared request budget, before it gives up.",
+    )
+    strict_request_budget: bool | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "TRENDS_STRICT_REQUEST_BUDGET", "strict_request_budget"
+        ),
+        description="Fail a fetch when the x-api-requests concurrency limit is "
+        "missing; unset means strict in deployments and lenient elsewhere.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, url: str | None) -> str | None:

@@ -10,12 +10,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from prefect import flow, get_run_logger, runtime
+from prefect import Task, flow, get_run_logger, runtime
 from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
 from pydantic import SecretStr
 
 from flows.preflight import ConfigurationError, check_destinations, load_settings
@@ -23,10 +25,12 @@ from flows.settings import TrendsSettings
 from tasks.archive import ArchivedResponse, archive_response
 from tasks.artifacts import publish_run_artifacts
 from tasks.database import is_transaction_conflict, migrate
-from tasks.fetch import fetch_trends, read_sample_trends
+from tasks.fetch import XApiOptions, fetch_trends, read_sample_trends
+from tasks.fetch_cache import fetch_result_storage
 from tasks.load import LoadCounts, load_trends
 from tasks.locations import DEFAULT_WOEIDS, Location, resolve_locations
-from tasks.normalise import Snapshot, normalise_trends
+from tasks.normalise import Snapshot, normalise_trends, parse_v1_body, parse_v2_body
+from tasks.x_api_errors import FetchFailed
 
 MAX_CONCURRENT_FETCHES = 9
 # Two runs of the same hour can deadlock in PostgreSQL; it rolls one back whole.
@@ -71,6 +75,7 @@ def daily_trends(
     locations: list[int] = list(DEFAULT_WOEIDS),  # noqa: B006
     as_of: datetime | None = None,
     sample: bool = False,
+    refresh: bool = False,
 ) -> list[LocationOutcome]:
     """Collect the trend lists of the given locations into PostgreSQL.
 
@@ -78,6 +83,8 @@ def daily_trends(
         locations: WOEIDs to collect; Canada and its eight trend cities by default.
         as_of: Snapshot time to file the trends under; the current hour by default.
         sample: Use the bundled sample responses instead of calling the X API.
+        refresh: Ask the X API again even for locations already fetched for this
+            snapshot time, instead of reusing their cached responses.
     """
     logger = get_run_logger()
     settings = load_settings()
@@ -100,19 +107,24 @@ def daily_trends(
         " from the bundled samples" if sample else "",
     )
 
-    archived = []
-    for place in places:
-        response = (
-            read_sample_trends.submit(place, snapshot_time, fetched_at)
-            if token is None
-            else fetch_trends.submit(
-                place, snapshot_time, fetched_at, settings.x_api_url, token
-            )
-        )
-        # Prefect hands the task the future's result; mypy only sees the future.
-        archived.append(archive_response.submit(response, archive))  # type: ignore[call-overload]
+    archived: list[PrefectFuture[ArchivedResponse]] = []
+    if token is None:
+        for place in places:
+            response = read_sample_trends.submit(place, snapshot_time, fetched_at)
+            # Prefect hands the task the future's result; mypy only sees the future.
+            archived.append(archive_response.submit(response, archive))  # type: ignore[call-overload]
+    else:
+        fetch = _fetch_task(settings, refresh)
+        options = _x_api_options(settings, token)
+        keep = partial(archive_response.fn, archive=archive)
+        check = parse_v1_body if options.api_version == "1.1" else parse_v2_body
+        for place in places:
+            archived.append(fetch.submit(place, snapshot_time, options, keep, check))
     flow_run_id = runtime.flow_run.id
-    snapshots = [normalise_trends.submit(entry, flow_run_id) for entry in archived]
+    snapshots = [
+        normalise_trends.submit(entry, flow_run_id)  # type: ignore[call-overload]
+        for entry in archived
+    ]
 
     return _load_and_report(places, archived, snapshots, database_url)
 
@@ -123,6 +135,32 @@ def _require_token(settings: TrendsSettings, sample: bool) -> SecretStr | None:
     if settings.x_bearer_token is None:
         raise ValueError(MISSING_TOKEN)
     return settings.x_bearer_token
+
+
+def _fetch_task(settings: TrendsSettings, refresh: bool) -> Task[..., ArchivedResponse]:
+    """The fetch task with this run's retries and its cache beside the archive."""
+    fetch = fetch_trends.with_options(
+        retries=settings.x_api_retries,
+        retry_delay_seconds=exponential_backoff(settings.x_api_retry_delay),
+        refresh_cache=refresh,
+    )
+    storage = fetch_result_storage(settings.resolved_archive_url)
+    return fetch if storage is None else fetch.with_options(result_storage=storage)
+
+
+def _x_api_options(settings: TrendsSettings, token: SecretStr) -> XApiOptions:
+    strict = settings.strict_request_budget
+    if strict is None:
+        # Deployments share the budget with other runs and must not run unpaced.
+        strict = runtime.deployment.id is not None
+    return XApiOptions(
+        api_url=settings.x_api_url,
+        api_version=settings.x_api_version,
+        token=token,
+        timeout=settings.x_api_timeout,
+        max_rate_limit_wait=settings.max_rate_limit_wait,
+        strict_budget=strict,
+    )
 
 
 def _load_and_report(
@@ -145,6 +183,10 @@ def _load_and_report(
             stored.append(entry.result())
             keys[place.woeid] = stored[-1].body_key
             ready.append(snapshot.result())
+        except FetchFailed as failed:
+            failures[place.woeid] = str(failed)
+            if failed.body_key:
+                keys[place.woeid] = failed.body_key
         except Exception as error:
             failures[place.woeid] = str(error)
 
@@ -156,6 +198,7 @@ def _load_and_report(
         )
     )
     received = {s.woeid: s.received for s in ready}
+    _warn_of_empty(ready)
     outcomes = [
         LocationOutcome(
             woeid=place.woeid,
@@ -195,6 +238,16 @@ def _load_retrying_conflicts(
 def _collided(task: object, task_run: object, state: State[Any]) -> bool:
     error = state.result(raise_on_failure=False)
     return isinstance(error, BaseException) and is_transaction_conflict(error)
+
+
+def _warn_of_empty(ready: list[Snapshot]) -> None:
+    for empty in (s for s in ready if s.received == 0):
+        location = empty.archived.response.location
+        get_run_logger().warning(
+            "The X API listed no trends for %s (%d); its snapshot is empty",
+            location.name,
+            location.woeid,
+        )
 
 
 def format_summary(outcomes: Sequence[LocationOutcome], archive_url: str) -> str:
@@ -238,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         locations=args.locations,
         as_of=args.as_of,
         sample=args.sample,
+        refresh=args.refresh,
         return_state=True,
     )
     result = state.result(raise_on_failure=False)
@@ -275,6 +329,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--sample",
         action="store_true",
         help="use the bundled sample responses instead of the X API",
+    )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="ask the X API again for locations already fetched for this snapshot "
+        "time instead of reusing their cached responses",
     )
     return parser.parse_args(argv)
 

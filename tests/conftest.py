@@ -22,10 +22,13 @@ import psycopg  # noqa: E402
 import pytest  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
+from tasks.budget import ensure_request_budget  # noqa: E402
 from tasks.database import migrate  # noqa: E402
 from tests.fake_x_api import FakeXApi  # noqa: E402
 
 TEST_TOKEN = "test-bearer-" + secrets.token_hex(12)
+# Wide enough that no test waits for a slot unless it narrows the budget itself.
+TEST_REQUESTS_PER_WINDOW = 100_000
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -89,12 +92,17 @@ def trends_env(
     archive_dir: Path,
     tmp_path: Path,
 ) -> None:
-    """Point every setting of the pipeline at this test's database, fake and folder."""
+    """Point every setting of the pipeline at this test's database, fake and folder.
+
+    Retries follow at once, and the shared request budget is wide open.
+    """
     monkeypatch.setenv("X_BEARER_TOKEN", TEST_TOKEN)
     monkeypatch.setenv("TRENDS_X_API_URL", fake_x_api.url)
     monkeypatch.setenv("TRENDS_DATABASE_URL", database_url)
     monkeypatch.setenv("TRENDS_ARCHIVE_URL", str(archive_dir))
     monkeypatch.setenv("TRENDS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TRENDS_X_API_RETRY_DELAY", "0")
+    ensure_request_budget(TEST_REQUESTS_PER_WINDOW)
 
 
 def with_database(url: str, name: str) -> str:
