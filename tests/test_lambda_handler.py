@@ -98,7 +98,7 @@ def test_a_backfill_event_loads_the_backfill_flow_when_it_is_called() -> None:
     try:
         import flows.backfill  # noqa: F401
     except ModuleNotFoundError:
-        with pytest.raises(EventRejected, match="has no flows/backfill.py"):
+        with pytest.raises(EventRejected, match=r"has no flows/backfill\.py"):
             handler({"flow": "backfill", "parameters": {}}, None)
     else:
         pytest.fail("flows.backfill exists: replace this test by a backfill run")
