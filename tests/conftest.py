@@ -25,6 +25,8 @@ from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 from tasks.database import migrate  # noqa: E402
 from tests.fake_x_api import FakeXApi  # noqa: E402
 
+pytest_plugins = ["tests.prefect_server"]
+
 TEST_TOKEN = "test-bearer-" + secrets.token_hex(12)
 
 
