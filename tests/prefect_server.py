@@ -82,10 +82,10 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
         "PREFECT_UI_API_URL": f"{url}/api",
         "PREFECT_API_URL": "",
     }
+    command = [sys.executable, "-m", "prefect", "server", "start"]
     log = (home / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start"]
-        + ["--host", "127.0.0.1", "--port", str(port)],
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
