@@ -1,4 +1,4 @@
-"""From prefect.yaml to loaded rows: deploy, start a run as the UI does, let a worker run it.
+"""From prefect.yaml to loaded rows: deploy, start a run as the UI does, run it.
 
 Everything is real and local: a Prefect server subprocess, a process work pool, the
 `prefect deploy` and `prefect worker` commands, the fake X API on loopback and
@@ -84,10 +84,12 @@ def test_a_deployed_run_started_like_the_ui_loads_every_location(
     flow_run_id = start_run_as_the_ui_does(prefect_server, {"as_of": AS_OF.isoformat()})
     run_worker_once(prefect_server, home)
 
-    with temporary_settings({PREFECT_API_URL: prefect_server.api_url}):
-        with get_client(sync_client=True) as client:
-            flow_run = client.read_flow_run(flow_run_id)
-            deployment = client.read_deployment_by_name(DAILY_PROCESS)
+    with (
+        temporary_settings({PREFECT_API_URL: prefect_server.api_url}),
+        get_client(sync_client=True) as client,
+    ):
+        flow_run = client.read_flow_run(flow_run_id)
+        deployment = client.read_deployment_by_name(DAILY_PROCESS)
     assert flow_run.state is not None
     assert flow_run.state.is_completed(), flow_run.state
     assert flow_run.deployment_id == deployment.id
