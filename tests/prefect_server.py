@@ -19,6 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.project_files import PREFECT_YAML, PROJECT_DIR
+
+PROCESS_POOL = "x-trends-process"
 STARTUP_TIMEOUT = 180.0
 COMMAND_TIMEOUT = 300.0
 
@@ -49,7 +52,7 @@ class PrefectServer:
     def prefect(
         self, *args: str, home: Path, cwd: Path | None = None, **extra: str
     ) -> subprocess.CompletedProcess[str]:
-        """Run the prefect CLI against the server, failing with its output."""
+        """Run the prefect CLI against the server; fail the test if it fails."""
         command = [sys.executable, "-m", "prefect", *args]
         result = subprocess.run(
             command,
@@ -125,3 +128,29 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -
         f"prefect server did not answer on {url} within {STARTUP_TIMEOUT:.0f}s:\n"
         f"{log.read_text()}"
     )
+
+
+def deploy_process_deployment(server: PrefectServer, home: Path) -> None:
+    """Create the process pool and deploy daily-trends-process from prefect.yaml."""
+    server.prefect(
+        "work-pool",
+        "create",
+        PROCESS_POOL,
+        "--type",
+        "process",
+        "--overwrite",
+        home=home,
+    )
+    server.prefect(
+        "--no-prompt", "deploy", "--prefect-file", str(PREFECT_YAML),
+        "--name", "daily-trends-process",
+        home=home, cwd=PROJECT_DIR, TRENDS_PROJECT_DIR=str(PROJECT_DIR),
+    )  # fmt: skip
+
+
+def run_worker_once(server: PrefectServer, home: Path, **env: str) -> None:
+    """Let a process worker run the pool's due flow runs, then stop."""
+    server.prefect(
+        "worker", "start", "--pool", PROCESS_POOL, "--run-once",
+        home=home, cwd=PROJECT_DIR, **env,
+    )  # fmt: skip

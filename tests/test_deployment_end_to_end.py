@@ -19,10 +19,12 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from tasks.locations import DEFAULT_WOEIDS
 from tests.fake_x_api import FakeXApi, Reply
-from tests.prefect_server import PrefectServer
-from tests.project_files import PREFECT_YAML, PROJECT_DIR
+from tests.prefect_server import (
+    PrefectServer,
+    deploy_process_deployment,
+    run_worker_once,
+)
 
-PROCESS_POOL = "x-trends-process"
 DAILY_PROCESS = "daily-trends/daily-trends-process"
 AS_OF = datetime(2026, 12, 3, 21, 0, tzinfo=UTC)
 RUN_SETTINGS = (
@@ -34,23 +36,6 @@ RUN_SETTINGS = (
 )
 
 
-def deploy_process_deployment(server: PrefectServer, home: Path) -> None:
-    server.prefect(
-        "work-pool",
-        "create",
-        PROCESS_POOL,
-        "--type",
-        "process",
-        "--overwrite",
-        home=home,
-    )
-    server.prefect(
-        "--no-prompt", "deploy", "--prefect-file", str(PREFECT_YAML),
-        "--name", "daily-trends-process",
-        home=home, cwd=PROJECT_DIR, TRENDS_PROJECT_DIR=str(PROJECT_DIR),
-    )  # fmt: skip
-
-
 def start_run_as_the_ui_does(
     server: PrefectServer, parameters: dict[str, object]
 ) -> str:
@@ -58,14 +43,6 @@ def start_run_as_the_ui_does(
     with temporary_settings({PREFECT_API_URL: server.api_url}):
         flow_run = run_deployment(DAILY_PROCESS, parameters=parameters, timeout=0)
     return str(flow_run.id)
-
-
-def run_worker_once(server: PrefectServer, home: Path) -> None:
-    worker_env = {name: os.environ[name] for name in RUN_SETTINGS}
-    server.prefect(
-        "worker", "start", "--pool", PROCESS_POOL, "--run-once",
-        home=home, cwd=PROJECT_DIR, **worker_env,
-    )  # fmt: skip
 
 
 @pytest.mark.usefixtures("trends_env")
@@ -82,7 +59,9 @@ def test_a_deployed_run_started_like_the_ui_loads_every_location(
     deploy_process_deployment(prefect_server, home)
 
     flow_run_id = start_run_as_the_ui_does(prefect_server, {"as_of": AS_OF.isoformat()})
-    run_worker_once(prefect_server, home)
+    run_worker_once(
+        prefect_server, home, **{name: os.environ[name] for name in RUN_SETTINGS}
+    )
 
     with (
         temporary_settings({PREFECT_API_URL: prefect_server.api_url}),
