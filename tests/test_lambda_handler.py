@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 
 import boto3
@@ -15,6 +19,7 @@ from flows.lambda_handler import EventRejected, handler
 from tasks.locations import DEFAULT_WOEIDS
 from tests.conftest import TEST_TOKEN
 from tests.fake_x_api import FakeXApi, Reply
+from tests.project_files import PROJECT_DIR
 
 # What EventBridge Scheduler sends with the Input of deploy/lambda.yaml.
 SCHEDULER_EVENT = {
@@ -102,3 +107,25 @@ def test_a_backfill_event_loads_the_backfill_flow_when_it_is_called() -> None:
             handler({"flow": "backfill", "parameters": {}}, None)
     else:
         pytest.fail("flows.backfill exists: replace this test by a backfill run")
+
+
+def test_the_handler_module_leaves_prefect_unimported_until_a_call() -> None:
+    probe = (
+        "import os, sys\n"
+        "os.environ['PREFECT_HOME'] = '/var/task/.prefect'\n"
+        "import flows.lambda_handler as handler_module\n"
+        "assert 'prefect' not in sys.modules, 'prefect imported with the module'\n"
+        "handler_module.prepare_environment()\n"
+        "print(os.environ['PREFECT_HOME'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "TRENDS_SECRETS_ARN"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == os.path.join(tempfile.gettempdir(), "prefect")
