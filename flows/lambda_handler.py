@@ -52,7 +52,7 @@ def handler(event: Mapping[str, Any] | None, context: object) -> dict[str, Any]:
     logger.info(
         "Running flow %s for event %s", flow_name, _describe(event or {}, parameters)
     )
-    run = _load_flow(flow_name)
+    run = load_flow(flow_name)
     result = run(**parameters)
     logger.info("Flow %s finished", flow_name)
     return {"flow": flow_name, "result": _plain(result)}
@@ -94,6 +94,30 @@ def prepare_environment() -> None:
             os.environ.setdefault(name, value)
 
 
+def load_flow(flow_name: str) -> Callable[..., Any]:
+    """The flow an event names, importing the backfill flow only when asked.
+
+    Raises:
+        EventRejected: when the backfill flow is asked for but not in this image.
+    """
+    if flow_name == DAILY_FLOW:
+        from flows.trends import daily_trends
+
+        return daily_trends
+    try:
+        module = importlib.import_module("flows.backfill")
+    except ModuleNotFoundError as error:
+        if error.name != "flows.backfill":
+            raise
+        raise EventRejected(
+            "The event asks for a backfill, but this image has no flows/backfill.py; "
+            "build the image from a revision that has the backfill flow, or send "
+            f'{{"flow": "{DAILY_FLOW}"}}.'
+        ) from error
+    backfill: Callable[..., Any] = module.backfill
+    return backfill
+
+
 def _read_secret_variables(secret_arn: str) -> dict[str, str]:
     import boto3
 
@@ -113,25 +137,6 @@ def _read_secret_variables(secret_arn: str) -> dict[str, str]:
             "store it again in that shape."
         )
     return variables
-
-
-def _load_flow(flow_name: str) -> Callable[..., Any]:
-    if flow_name == DAILY_FLOW:
-        from flows.trends import daily_trends
-
-        return daily_trends
-    try:
-        module = importlib.import_module("flows.backfill")
-    except ModuleNotFoundError as error:
-        if error.name != "flows.backfill":
-            raise
-        raise EventRejected(
-            "The event asks for a backfill, but this image has no flows/backfill.py; "
-            "build the image from a revision that has the backfill flow, or send "
-            f'{{"flow": "{DAILY_FLOW}"}}.'
-        ) from error
-    backfill: Callable[..., Any] = module.backfill
-    return backfill
 
 
 def _describe(event: Mapping[str, Any], parameters: dict[str, Any]) -> str:
