@@ -150,3 +150,19 @@ def test_the_lambda_role_reaches_only_the_archive_prefix_and_its_secret() -> Non
     assert statements["RunSecrets"]["Resource"] == {"Ref": "SecretsArn"}
     variables = function["Environment"]["Variables"]
     assert not {"X_BEARER_TOKEN", "PREFECT_API_KEY"} & set(variables)
+
+
+def test_prefect_reads_every_deployment_of_prefect_yaml() -> None:
+    # Prefect's own model of the file: what `prefect deploy` validates first.
+    from prefect.cli.deploy._models import PrefectYamlModel
+
+    project = PrefectYamlModel.model_validate(prefect_project())
+
+    builds_image = {
+        entry.name: bool(entry.build and entry.push) for entry in project.deployments
+    }
+    assert builds_image == {
+        "daily-trends-ecs": True,
+        "backfill": True,
+        "daily-trends-process": False,
+    }
