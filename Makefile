@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean automations ui-deps
 
 run: $(INSTALLED)
 	$(BIN)/python -m flows.trends --sample
@@ -19,6 +19,14 @@ lint: $(INSTALLED)
 format: $(INSTALLED)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Alerts on the daily deployments, on the Prefect API of PREFECT_API_URL.
+automations: $(INSTALLED)
+	$(BIN)/python -m deploy.automations
+
+# Debian's Chromium for the UI tests; Playwright drives it without a browser download.
+ui-deps:
+	test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -26,6 +26,8 @@ from tasks.budget import ensure_request_budget  # noqa: E402
 from tasks.database import migrate  # noqa: E402
 from tests.fake_x_api import FakeXApi  # noqa: E402
 
+pytest_plugins = ["tests.prefect_server"]
+
 TEST_TOKEN = "test-bearer-" + secrets.token_hex(12)
 # Wide enough that no test waits for a slot unless it narrows the budget itself.
 TEST_REQUESTS_PER_WINDOW = 100_000

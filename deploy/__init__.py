@@ -1,0 +1,1 @@
+"""Deployment helpers: automations and the files that stand up the AWS side."""
