@@ -12,17 +12,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger, runtime
-from prefect.futures import PrefectFuture
+from prefect.futures import PrefectFuture, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import SecretStr
 
-from flows.settings import TrendsSettings
-from tasks.archive import ArchivedResponse, archive_response, open_archive
-from tasks.database import embedded_database_url, migrate
+from flows.settings import RunSettings, TrendsSettings, resolve_run_settings
+from tasks import ledger
+from tasks.archive import ArchivedResponse, archive_response
+from tasks.catch_up import catch_up_archive
+from tasks.database import DatabaseError, migrate
 from tasks.fetch import fetch_trends, read_sample_trends
 from tasks.load import load_trends
 from tasks.locations import DEFAULT_WOEIDS, Location, resolve_locations
-from tasks.normalise import Snapshot, normalise_trends
+from tasks.normalise import Snapshot, SnapshotRejected, normalise_trends
 
 MAX_CONCURRENT_FETCHES = 9
 MISSING_TOKEN = (
@@ -55,6 +57,10 @@ class LocationsFailed(RuntimeError):
         return str(self.args[0])
 
 
+class CatchUpFailed(RuntimeError):
+    """Objects archived by earlier runs could not be loaded; this run's were."""
+
+
 @flow(
     name="daily-trends",
     # Prefect declares the parameter invariant in the future type it runs.
@@ -65,23 +71,30 @@ def daily_trends(
     locations: list[int] = list(DEFAULT_WOEIDS),  # noqa: B006
     as_of: datetime | None = None,
     sample: bool = False,
+    archive_block: str | None = None,
+    database_block: str | None = None,
+    token_block: str | None = None,
 ) -> list[LocationOutcome]:
     """Collect the trend lists of the given locations into PostgreSQL.
+
+    Responses are archived before the database is touched, so an outage loses
+    nothing: the next run finds what this one archived and loads it.
 
     Args:
         locations: WOEIDs to collect; Canada and its eight trend cities by default.
         as_of: Snapshot time to file the trends under; the current hour by default.
         sample: Use the bundled sample responses instead of calling the X API.
+        archive_block: Name of an S3Bucket block to archive to, instead of
+            TRENDS_ARCHIVE_URL.
+        database_block: Name of a SqlAlchemyConnector block, instead of
+            TRENDS_DATABASE_URL.
+        token_block: Name of a Secret block holding the X token, instead of
+            X_BEARER_TOKEN.
     """
     logger = get_run_logger()
-    settings = TrendsSettings()
     places = resolve_locations(locations)
-    token = _require_token(settings, sample)
-    database_url = settings.database_url or embedded_database_url(settings.data_dir)
-    applied = migrate(database_url)
-    if applied:
-        logger.info("Applied schema migrations %s", ", ".join(applied))
-    archive = open_archive(settings.resolved_archive_url)
+    run = resolve_run_settings(archive_block, database_block, token_block)
+    token = _require_token(run.x_bearer_token, sample)
 
     fetched_at = datetime.now(UTC)
     snapshot_time = (as_of or fetched_at).astimezone(UTC)
@@ -100,23 +113,66 @@ def daily_trends(
             read_sample_trends.submit(place, snapshot_time, fetched_at)
             if token is None
             else fetch_trends.submit(
-                place, snapshot_time, fetched_at, settings.x_api_url, token
+                place, snapshot_time, fetched_at, run.environment.x_api_url, token
             )
         )
         # Prefect hands the task the future's result; mypy only sees the future.
-        archived.append(archive_response.submit(response, archive))  # type: ignore[call-overload]
+        archived.append(archive_response.submit(response, run.archive))  # type: ignore[call-overload]
     flow_run_id = runtime.flow_run.id
     snapshots = [normalise_trends.submit(entry, flow_run_id) for entry in archived]
 
-    return _load_and_report(places, archived, snapshots, database_url)
+    _prepare_database(run, archived)
+    caught_up = catch_up_archive(
+        run.archive,
+        run.database_url,
+        [place.woeid for place in places],
+        fetched_at,
+        flow_run_id,
+        this_run_keys=_archived_keys(archived),
+        days=run.environment.catch_up_days,
+        return_state=True,
+    )
+    outcomes = _load_and_report(places, archived, snapshots, run.database_url)
+    if caught_up.is_failed():
+        raise CatchUpFailed(
+            "This run's trends are loaded, but loading what earlier runs archived "
+            f"failed: {caught_up.message}. The next run tries again."
+        )
+    return outcomes
 
 
-def _require_token(settings: TrendsSettings, sample: bool) -> SecretStr | None:
+def _prepare_database(
+    run: RunSettings, archived: list[PrefectFuture[ArchivedResponse]]
+) -> None:
+    """Migrate the schema once this run's responses are safely archived.
+
+    Raises:
+        DatabaseError: when the database is unreachable, saying that the archived
+            responses wait for the next run.
+    """
+    wait(archived)
+    try:
+        applied = migrate(run.database_url)
+    except DatabaseError as error:
+        count = len(_archived_keys(archived))
+        raise DatabaseError(
+            f"{error} This run archived {count} responses in {run.archive.url}; "
+            "none were loaded. The next run that reaches the database loads them."
+        ) from error
+    if applied:
+        get_run_logger().info("Applied schema migrations %s", ", ".join(applied))
+
+
+def _archived_keys(archived: list[PrefectFuture[ArchivedResponse]]) -> list[str]:
+    return [entry.result().body_key for entry in archived if entry.state.is_completed()]
+
+
+def _require_token(token: SecretStr | None, sample: bool) -> SecretStr | None:
     if sample:
         return None
-    if settings.x_bearer_token is None:
+    if token is None:
         raise ValueError(MISSING_TOKEN)
-    return settings.x_bearer_token
+    return token
 
 
 def _load_and_report(
@@ -133,20 +189,24 @@ def _load_and_report(
     failures: dict[int, str] = {}
     keys: dict[int, str] = {}
     ready: list[Snapshot] = []
+    rejected: list[tuple[ArchivedResponse, str]] = []
     for place, entry, snapshot in zip(places, archived, snapshots, strict=True):
         try:
             keys[place.woeid] = entry.result().body_key
             ready.append(snapshot.result())
+        except SnapshotRejected as error:
+            failures[place.woeid] = str(error)
+            rejected.append((entry.result(), str(error)))
         except Exception as error:
             failures[place.woeid] = str(error)
 
-    counts = dict(
-        zip(
-            (s.woeid for s in ready),
-            load_trends(ready, database_url) if ready else [],
-            strict=True,
-        )
+    ledger.record_archived(
+        database_url, [e.result() for e in archived if e.state.is_completed()]
     )
+    load_counts = load_trends(ready, database_url) if ready else []
+    ledger.mark_loaded(database_url, ready, load_counts)
+    ledger.mark_rejected(database_url, rejected)
+    counts = dict(zip((s.woeid for s in ready), load_counts, strict=True))
     received = {s.woeid: s.received for s in ready}
     outcomes = [
         LocationOutcome(
