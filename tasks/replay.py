@@ -112,22 +112,24 @@ def replay_objects(
     summary = ReplaySummary(objects=len(readers))
     batch: list[Snapshot] = []
     batch_size = 0
+    finished = 0
     rejected: list[tuple[ArchivedResponse, str]] = []
 
     def flush() -> None:
-        nonlocal batch_size
+        nonlocal batch_size, finished
         counts = load_trends(batch, database_url) if batch else []
         summary.add(batch, counts)
         if keep_ledger:
             ledger.mark_loaded(database_url, batch, counts)
             ledger.mark_rejected(database_url, rejected)
         if on_progress is not None:
-            on_progress(len(batch) + len(rejected))
+            on_progress(finished)
         batch.clear()
         rejected.clear()
-        batch_size = 0
+        batch_size = finished = 0
 
     for outcome in _normalised(readers, flow_run_id):
+        finished += 1
         if isinstance(outcome, Snapshot):
             batch.append(outcome)
             batch_size += outcome.trends.height
