@@ -62,6 +62,8 @@ def catch_up_archive(
         flow_run_id,
     )
 
+    for key, reason in sorted(summary.unreadable.items()):
+        logger.warning("Could not read the archived object %s: %s", key, reason)
     logger.info(
         "Caught up %d raw objects (%d recorded, %d unrecorded): %d new trend rows, "
         "%d already present, %d rejected, %d unreadable",
