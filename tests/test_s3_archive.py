@@ -9,9 +9,19 @@ from pathlib import Path
 
 import boto3
 import pytest
+from prefect import flow
 
 from flows.trends import daily_trends
-from tasks.archive import ObjectExists, RawArchive, open_archive
+from tasks.archive import (
+    ArchivedResponse,
+    LocalArchive,
+    ObjectExists,
+    RawArchive,
+    archive_response,
+    open_archive,
+)
+from tasks.fetch import RawResponse
+from tasks.locations import KNOWN_LOCATIONS
 from tasks.s3_archive import S3Archive
 from tests.conftest import TEST_AWS_SECRET, TEST_TOKEN
 from tests.fake_x_api import FakeXApi, Reply
@@ -101,3 +111,43 @@ def test_the_daily_flow_archives_to_s3_byte_for_byte(
         assert meta["response"]["body_key"] == outcome.raw_object_key
         assert TEST_TOKEN.encode() not in body + archive.read(meta_key)
         assert TEST_AWS_SECRET.encode() not in archive.read(meta_key)
+
+
+class FlakyArchive(LocalArchive):
+    """A folder archive whose first write fails as a dropped connection would."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.attempts = 0
+
+    def write(self, key: str, data: bytes) -> None:
+        self.attempts += 1
+        if self.attempts == 1:
+            raise ConnectionResetError("connection reset by peer")
+        super().write(key, data)
+
+
+def sample_response() -> RawResponse:
+    moment = datetime(2026, 12, 3, 21, 0, tzinfo=UTC)
+    return RawResponse(
+        location=KNOWN_LOCATIONS[2972],
+        api_version="2",
+        request_url="https://api.x.com/2/trends/by/woeid/2972?max_trends=50",
+        status_code=200,
+        body=b'{"data":[{"trend_name":"Jets"}]}',
+        fetched_at=moment,
+        as_of=moment,
+    )
+
+
+def test_a_failed_archive_write_is_retried(tmp_path: Path) -> None:
+    archive = FlakyArchive(tmp_path)
+
+    @flow
+    def archive_once() -> ArchivedResponse:
+        return archive_response(sample_response(), archive)
+
+    archived = archive_once()
+
+    assert archive.attempts == 3  # the failed body, then the body and its metadata
+    assert archive.read(archived.body_key) == b'{"data":[{"trend_name":"Jets"}]}'
