@@ -18,7 +18,11 @@ from typing import cast
 from uuid import UUID
 
 from prefect import flow, get_run_logger, runtime
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -106,8 +110,12 @@ def backfill(
         )
 
     result = BackfillResult(archive.url, summary, time.monotonic() - started)
-    for line in format_summary(result).splitlines():
+    report = format_summary(result)
+    for line in report.splitlines():
         logger.info(line)
+    create_markdown_artifact(
+        key="backfill-summary", markdown=f"```\n{report}\n```", description=report
+    )
     return result
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
+from uuid import UUID
 
 import boto3
 import psycopg
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+from prefect.client.schemas.objects import Artifact
 
 from flows.backfill import backfill, main
 from flows.trends import daily_trends
@@ -59,7 +63,10 @@ def test_a_replay_rebuilds_the_rows_and_a_second_one_inserts_nothing(
     empty_tables(database_url)
     today = datetime.now(UTC).date()
 
-    first = backfill(since=today, until=today, locations=CITIES, batch_rows=10)
+    state = backfill(
+        since=today, until=today, locations=CITIES, batch_rows=10, return_state=True
+    )
+    first = state.result()
     second = backfill(since=today, until=today, locations=CITIES)
 
     assert rows(database_url, ROW_QUERY) == loaded
@@ -70,6 +77,19 @@ def test_a_replay_rebuilds_the_rows_and_a_second_one_inserts_nothing(
     assert rows(
         database_url, "SELECT state, count(*) FROM raw_objects GROUP BY state"
     ) == [("loaded", 9)]
+    artifacts = {a.type: a for a in run_artifacts(state.state_details.flow_run_id)}
+    assert artifacts["progress"].data == 100.0
+    assert "Loaded 9 snapshots: 24 new trend rows" in str(artifacts["markdown"].data)
+
+
+def run_artifacts(flow_run_id: UUID | None) -> list[Artifact]:
+    assert flow_run_id is not None
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+            )
+        )
 
 
 @pytest.mark.usefixtures("trends_env")
