@@ -16,12 +16,14 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 from prefect_aws.s3 import S3Bucket
 from prefect_sqlalchemy import SqlAlchemyConnector
+from sqlalchemy.engine import make_url
 
 from blocks.__main__ import main
 from flows.settings import database_url_of
 from flows.trends import daily_trends
 from tasks.archive import open_archive
 from tasks.budget import REQUEST_BUDGET_LIMIT
+from tasks.database import describe_url
 from tests.conftest import TEST_AWS_SECRET, TEST_TOKEN
 from tests.fake_x_api import FakeXApi, Reply
 
@@ -59,7 +61,11 @@ def test_the_command_creates_then_updates_every_block_without_printing_secrets(
     database_url: str,
     names: list[str],
 ) -> None:
-    with_password = database_url.replace("postgres@", f"postgres:{DB_PASSWORD}@", 1)
+    with_password = (
+        make_url(database_url)
+        .set(password=DB_PASSWORD)
+        .render_as_string(hide_password=False)
+    )
     monkeypatch.setenv("TRENDS_DATABASE_URL", with_password)
 
     assert main(flags(names)) == 0
@@ -70,7 +76,10 @@ def test_the_command_creates_then_updates_every_block_without_printing_secrets(
     aws, archive, database, token = names
     assert f"Created AWS Credentials {aws!r}" in created
     assert f"Created S3 Bucket {archive!r} ({blocks_env}" in created
-    assert f"Created SQLAlchemy Connector {database!r} (127.0.0.1:5432/" in created
+    assert (
+        f"Created SQLAlchemy Connector {database!r} ({describe_url(database_url)})"
+        in created
+    )
     assert f"Created Secret {token!r}" in created
     assert "Set global concurrency limit 'x-api-requests' to 60 requests" in created
     assert updated.count("Updated ") == 4 and "Created" not in updated
@@ -88,7 +97,7 @@ def test_the_command_creates_then_updates_every_block_without_printing_secrets(
     )
     assert Secret.load(token).get() == TEST_TOKEN
     url = database_url_of(SqlAlchemyConnector.load(database))
-    assert url == with_password.replace("postgresql://", "postgresql+psycopg://")
+    assert make_url(url) == make_url(with_password).set(drivername="postgresql+psycopg")
     with get_client(sync_client=True) as client:
         limit = client.read_global_concurrency_limit_by_name(REQUEST_BUDGET_LIMIT)
     assert limit.limit == 60
