@@ -3,10 +3,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format clean automations ui-deps
+.PHONY: run blocks test lint format clean automations ui-deps
 
 run: $(INSTALLED)
 	$(BIN)/python -m flows.trends --sample
+
+blocks: $(INSTALLED)
+	$(BIN)/python -m blocks
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

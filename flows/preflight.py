@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from flows.settings import TrendsSettings
-from tasks.archive import ArchiveError, LocalArchive, RawArchive, open_archive
-from tasks.database import DatabaseError, connect, describe_url, embedded_database_url
+from flows.settings import RunSettings, TrendsSettings, resolve_run_settings
+from tasks.archive import ArchiveError, LocalArchive
+from tasks.database import DatabaseError, connect, describe_url
+from tasks.s3_archive import S3Archive
 
 
 class ConfigurationError(RuntimeError):
     """A setting that stops the run before it starts; the message is one line."""
-
-
-@dataclass(frozen=True)
-class Destinations:
-    """Where a run writes, each checked to be reachable and writable."""
-
-    database_url: str
-    archive: RawArchive
 
 
 def load_settings() -> TrendsSettings:
@@ -41,22 +33,33 @@ def load_settings() -> TrendsSettings:
         raise ConfigurationError(" ".join(problems)) from None
 
 
-def check_destinations(settings: TrendsSettings) -> Destinations:
-    """Make sure the database answers and the raw archive takes writes.
+def prepare_run(
+    archive_block: str | None = None,
+    database_block: str | None = None,
+    token_block: str | None = None,
+) -> RunSettings:
+    """Resolve where a run reads and writes, and check each place answers.
+
+    Named blocks replace the environment's settings, as in resolve_run_settings.
 
     Raises:
-        ConfigurationError: saying which destination failed and how to fix it.
+        ConfigurationError: saying which setting or destination failed and how to
+            fix it, in one line.
     """
+    environment = load_settings()
     try:
-        database_url = settings.database_url or embedded_database_url(settings.data_dir)
-        _check_database(database_url)
-        archive = open_archive(settings.resolved_archive_url)
-    except (DatabaseError, ArchiveError) as error:
+        run = resolve_run_settings(
+            environment, archive_block, database_block, token_block
+        )
+        _check_database(run.database_url)
+        if isinstance(run.archive, S3Archive):
+            run.archive.check_bucket()
+    except (DatabaseError, ArchiveError, ValueError) as error:
         raise ConfigurationError(" ".join(str(error).split())) from None
 
-    if isinstance(archive, LocalArchive):
-        _check_folder_writable(archive)
-    return Destinations(database_url=database_url, archive=archive)
+    if isinstance(run.archive, LocalArchive):
+        _check_folder_writable(run.archive)
+    return run
 
 
 def _check_database(url: str) -> None:

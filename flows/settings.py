@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar, cast
 
 import psycopg
+from prefect.blocks.core import Block
+from prefect.blocks.system import Secret
+from prefect_aws.s3 import S3Bucket
+from prefect_sqlalchemy import ConnectionComponents, SqlAlchemyConnector
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
-from tasks.database import redact_password
+from tasks.archive import RawArchive, open_archive
+from tasks.database import embedded_database_url, redact_password
+from tasks.s3_archive import S3Archive
+
+BlockT = TypeVar("BlockT", bound=Block)
 
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
@@ -56,6 +66,23 @@ class TrendsSettings(BaseSettings):
         default=Path(".data"),
         validation_alias=AliasChoices("TRENDS_DATA_DIR", "data_dir"),
         description="Folder for the embedded PostgreSQL and the default archive.",
+    )
+    catch_up_days: int = Field(
+        default=3,
+        ge=0,
+        le=60,
+        validation_alias=AliasChoices("TRENDS_CATCH_UP_DAYS", "catch_up_days"),
+        description="How many days back a run lists the archive for objects the "
+        "ledger never recorded.",
+    )
+    x_api_requests_per_window: int = Field(
+        default=75,
+        ge=1,
+        validation_alias=AliasChoices(
+            "TRENDS_X_API_REQUESTS_PER_WINDOW", "x_api_requests_per_window"
+        ),
+        description="X API requests allowed per 15-minute window, for the shared "
+        "concurrency limit.",
     )
     max_concurrent_fetches: int = Field(
         default=4,
@@ -151,3 +178,69 @@ def _malformed_url(problem: str) -> str:
         f"TRENDS_DATABASE_URL is not a valid PostgreSQL URL: {problem}. Use the form "
         "postgresql://user:password@host:5432/database."
     )
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What one run reads from and writes to, with named blocks resolved."""
+
+    environment: TrendsSettings
+    database_url: str
+    archive: RawArchive
+    x_bearer_token: SecretStr | None
+
+
+def resolve_run_settings(
+    environment: TrendsSettings,
+    archive_block: str | None = None,
+    database_block: str | None = None,
+    token_block: str | None = None,
+) -> RunSettings:
+    """Read the environment, then let each named block replace its setting.
+
+    A deployment names its blocks; a laptop names none and runs on the environment.
+
+    Raises:
+        ValueError: when a named block does not exist, saying how to create it.
+    """
+    if database_block:
+        connector = _load_block(SqlAlchemyConnector, database_block)
+        database_url = database_url_of(connector)
+    else:
+        database_url = environment.database_url or embedded_database_url(
+            environment.data_dir
+        )
+    archive = (
+        S3Archive(_load_block(S3Bucket, archive_block))
+        if archive_block
+        else open_archive(environment.resolved_archive_url)
+    )
+    token = (
+        SecretStr(_load_block(Secret, token_block).get())
+        if token_block
+        else environment.x_bearer_token
+    )
+    return RunSettings(environment, database_url, archive, token)
+
+
+def database_url_of(connector: SqlAlchemyConnector) -> str:
+    """The PostgreSQL URL, password included, that a connector block holds."""
+    info = connector.connection_info
+    url = (
+        info.create_url()
+        if isinstance(info, ConnectionComponents)
+        else make_url(str(info))
+    )
+    return url.render_as_string(hide_password=False)
+
+
+def _load_block(block_type: type[BlockT], name: str) -> BlockT:
+    try:
+        # Called from synchronous code, load returns the block, never a coroutine.
+        return cast(BlockT, block_type.load(name))
+    except ValueError as error:
+        raise ValueError(
+            f"No {block_type.get_block_type_name()} block named {name!r} ({error}). "
+            "Create it with python -m blocks, or leave the parameter empty to use "
+            "the environment."
+        ) from None

@@ -15,21 +15,29 @@ from typing import Any
 
 from prefect import Task, flow, get_run_logger, runtime
 from prefect.client.schemas.objects import State
-from prefect.futures import PrefectFuture
+from prefect.futures import PrefectFuture, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 from pydantic import SecretStr
 
-from flows.preflight import ConfigurationError, check_destinations, load_settings
-from flows.settings import TrendsSettings
+from flows.preflight import ConfigurationError, prepare_run
+from flows.settings import RunSettings, TrendsSettings
+from tasks import ledger
 from tasks.archive import ArchivedResponse, archive_response
 from tasks.artifacts import publish_run_artifacts
-from tasks.database import is_transaction_conflict, migrate
+from tasks.catch_up import catch_up_archive
+from tasks.database import DatabaseError, is_transaction_conflict, migrate
 from tasks.fetch import XApiOptions, fetch_trends, read_sample_trends
 from tasks.fetch_cache import fetch_result_storage
 from tasks.load import LoadCounts, load_trends
 from tasks.locations import DEFAULT_WOEIDS, Location, resolve_locations
-from tasks.normalise import Snapshot, normalise_trends, parse_v1_body, parse_v2_body
+from tasks.normalise import (
+    Snapshot,
+    SnapshotRejected,
+    normalise_trends,
+    parse_v1_body,
+    parse_v2_body,
+)
 from tasks.x_api_errors import FetchFailed
 
 MAX_CONCURRENT_FETCHES = 9
@@ -65,6 +73,10 @@ class LocationsFailed(RuntimeError):
         return str(self.args[0])
 
 
+class CatchUpFailed(RuntimeError):
+    """Objects archived by earlier runs could not be loaded; this run's were."""
+
+
 @flow(
     name="daily-trends",
     # Prefect declares the parameter invariant in the future type it runs.
@@ -76,8 +88,14 @@ def daily_trends(
     as_of: datetime | None = None,
     sample: bool = False,
     refresh: bool = False,
+    archive_block: str | None = None,
+    database_block: str | None = None,
+    token_block: str | None = None,
 ) -> list[LocationOutcome]:
     """Collect the trend lists of the given locations into PostgreSQL.
+
+    Responses are archived before the database is touched, so an outage loses
+    nothing: the next run finds what this one archived and loads it.
 
     Args:
         locations: WOEIDs to collect; Canada and its eight trend cities by default.
@@ -85,14 +103,18 @@ def daily_trends(
         sample: Use the bundled sample responses instead of calling the X API.
         refresh: Ask the X API again even for locations already fetched for this
             snapshot time, instead of reusing their cached responses.
+        archive_block: Name of an S3Bucket block to archive to, instead of
+            TRENDS_ARCHIVE_URL.
+        database_block: Name of a SqlAlchemyConnector block, instead of
+            TRENDS_DATABASE_URL.
+        token_block: Name of a Secret block holding the X token, instead of
+            X_BEARER_TOKEN.
     """
     logger = get_run_logger()
-    settings = load_settings()
     places = resolve_locations(locations)
-    token = _require_token(settings, sample)
-    destinations = check_destinations(settings)
-    database_url, archive = destinations.database_url, destinations.archive
-    applied = migrate(database_url)
+    run = prepare_run(archive_block, database_block, token_block)
+    token = _require_token(run.x_bearer_token, sample)
+    applied = migrate(run.database_url)
     if applied:
         logger.info("Applied schema migrations %s", ", ".join(applied))
 
@@ -112,11 +134,11 @@ def daily_trends(
         for place in places:
             response = read_sample_trends.submit(place, snapshot_time, fetched_at)
             # Prefect hands the task the future's result; mypy only sees the future.
-            archived.append(archive_response.submit(response, archive))  # type: ignore[call-overload]
+            archived.append(archive_response.submit(response, run.archive))  # type: ignore[call-overload]
     else:
-        fetch = _fetch_task(settings, refresh)
-        options = _x_api_options(settings, token)
-        keep = partial(archive_response.fn, archive=archive)
+        fetch = _fetch_task(run.environment, refresh)
+        options = _x_api_options(run.environment, token)
+        keep = partial(archive_response.fn, archive=run.archive)
         check = parse_v1_body if options.api_version == "1.1" else parse_v2_body
         for place in places:
             archived.append(fetch.submit(place, snapshot_time, options, keep, check))
@@ -126,15 +148,58 @@ def daily_trends(
         for entry in archived
     ]
 
-    return _load_and_report(places, archived, snapshots, database_url)
+    _prepare_database(run, archived)
+    caught_up = catch_up_archive(
+        run.archive,
+        run.database_url,
+        [place.woeid for place in places],
+        fetched_at,
+        flow_run_id,
+        this_run_keys=_archived_keys(archived),
+        days=run.environment.catch_up_days,
+        return_state=True,
+    )
+    outcomes = _load_and_report(places, archived, snapshots, run.database_url)
+    if caught_up.is_failed():
+        raise CatchUpFailed(
+            "This run's trends are loaded, but loading what earlier runs archived "
+            f"failed: {caught_up.message}. The next run tries again."
+        )
+    return outcomes
 
 
-def _require_token(settings: TrendsSettings, sample: bool) -> SecretStr | None:
+def _prepare_database(
+    run: RunSettings, archived: list[PrefectFuture[ArchivedResponse]]
+) -> None:
+    """Once this run's responses are archived, make sure the database still answers.
+
+    Raises:
+        DatabaseError: when the database is unreachable, saying that the archived
+            responses wait for the next run.
+    """
+    wait(archived)
+    try:
+        applied = migrate(run.database_url)
+    except DatabaseError as error:
+        count = len(_archived_keys(archived))
+        raise DatabaseError(
+            f"{error} This run archived {count} responses in {run.archive.url}; "
+            "none were loaded. The next run that reaches the database loads them."
+        ) from error
+    if applied:
+        get_run_logger().info("Applied schema migrations %s", ", ".join(applied))
+
+
+def _archived_keys(archived: list[PrefectFuture[ArchivedResponse]]) -> list[str]:
+    return [entry.result().body_key for entry in archived if entry.state.is_completed()]
+
+
+def _require_token(token: SecretStr | None, sample: bool) -> SecretStr | None:
     if sample:
         return None
-    if settings.x_bearer_token is None:
+    if token is None:
         raise ValueError(MISSING_TOKEN)
-    return settings.x_bearer_token
+    return token
 
 
 def _fetch_task(settings: TrendsSettings, refresh: bool) -> Task[..., ArchivedResponse]:
@@ -178,6 +243,7 @@ def _load_and_report(
     keys: dict[int, str] = {}
     stored: list[ArchivedResponse] = []
     ready: list[Snapshot] = []
+    rejected: list[tuple[ArchivedResponse, str]] = []
     for place, entry, snapshot in zip(places, archived, snapshots, strict=True):
         try:
             stored.append(entry.result())
@@ -187,16 +253,19 @@ def _load_and_report(
             failures[place.woeid] = str(failed)
             if failed.body_key:
                 keys[place.woeid] = failed.body_key
+        except SnapshotRejected as error:
+            failures[place.woeid] = str(error)
+            rejected.append((entry.result(), str(error)))
         except Exception as error:
             failures[place.woeid] = str(error)
 
-    counts = dict(
-        zip(
-            (s.woeid for s in ready),
-            _load_retrying_conflicts(ready, database_url) if ready else [],
-            strict=True,
-        )
+    ledger.record_archived(
+        database_url, [e.result() for e in archived if e.state.is_completed()]
     )
+    load_counts = _load_retrying_conflicts(ready, database_url) if ready else []
+    ledger.mark_loaded(database_url, ready, load_counts)
+    ledger.mark_rejected(database_url, rejected)
+    counts = dict(zip((s.woeid for s in ready), load_counts, strict=True))
     received = {s.woeid: s.received for s in ready}
     _warn_of_empty(ready)
     outcomes = [
@@ -279,10 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the daily flow once from the command line and print its summary."""
     args = _parse_args(argv)
     try:
-        settings = load_settings()
-        if not args.sample and settings.x_bearer_token is None:
+        run = prepare_run()
+        if not args.sample and run.x_bearer_token is None:
             raise ConfigurationError(MISSING_TOKEN)
-        check_destinations(settings)
     except ConfigurationError as error:
         print(error, file=sys.stderr)
         return 2
@@ -296,12 +364,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     result = state.result(raise_on_failure=False)
     if isinstance(result, LocationsFailed):
-        print(format_summary(result.outcomes, settings.resolved_archive_url))
+        print(format_summary(result.outcomes, run.archive.url))
         return 1
     if isinstance(result, BaseException):
         print(f"The run failed: {result}", file=sys.stderr)
         return 1
-    print(format_summary(result, settings.resolved_archive_url))
+    print(format_summary(result, run.archive.url))
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 
 from tasks.fetch import RawResponse
 
@@ -35,13 +36,17 @@ class RawArchive(Protocol):
         """Return the object stored under key."""
         ...
 
-    def keys(self, prefix: str = "") -> Iterator[str]:
-        """Yield the keys that start with prefix."""
+    def keys(self, prefix: str = "", start_after: str = "") -> Iterator[str]:
+        """Yield the keys that start with prefix, in order, after start_after."""
         ...
 
 
 class ArchiveError(RuntimeError):
     """The archive could not be opened or written."""
+
+
+class ObjectExists(ArchiveError):
+    """A key already holds an object with other bytes; raw objects are write-once."""
 
 
 @dataclass(frozen=True)
@@ -66,30 +71,44 @@ class LocalArchive:
     def write(self, key: str, data: bytes) -> None:
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("xb") as stream:
-            stream.write(data)
+        try:
+            with path.open("xb") as stream:
+                stream.write(data)
+        except FileExistsError:
+            # A retried write whose first attempt landed finds its own bytes there.
+            if path.read_bytes() != data:
+                raise ObjectExists(
+                    f"{path} already holds another object; raw objects are never "
+                    "overwritten. Archive the response under a new key."
+                ) from None
 
     def read(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
 
-    def keys(self, prefix: str = "") -> Iterator[str]:
-        for path in sorted(self.root.rglob("*")):
+    def keys(self, prefix: str = "", start_after: str = "") -> Iterator[str]:
+        # Walk only the folder the prefix names, not the whole archive.
+        folder = self.root / prefix.rpartition("/")[0]
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.rglob("*"), key=lambda p: p.as_posix()):
             key = path.relative_to(self.root).as_posix()
-            if path.is_file() and key.startswith(prefix):
+            if key.startswith(prefix) and key > start_after and path.is_file():
                 yield key
 
 
 def open_archive(url: str) -> RawArchive:
-    """Open the archive at a folder path or file:// URL.
+    """Open the archive at a folder path, a file:// URL or an s3://bucket/prefix URL.
+
+    An s3:// archive uses the AWS credentials, region and endpoint of the
+    environment, as boto3 would.
 
     Raises:
         ArchiveError: when the folder cannot be created or written to.
     """
     if url.startswith("s3://"):
-        raise ArchiveError(
-            f"Archive URL {url!r} needs the S3 archive, which this build lacks; "
-            "set TRENDS_ARCHIVE_URL to a local folder."
-        )
+        from tasks.s3_archive import open_s3_archive  # the S3 module imports this one
+
+        return open_s3_archive(url)
     root = Path(url.removeprefix("file://")).expanduser()
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -116,7 +135,19 @@ def raw_object_stem(response: RawResponse) -> str:
     )
 
 
-@task(name="archive-response", cache_policy=NO_CACHE)
+def _is_transient(task: Any, task_run: Any, state: State[Any]) -> bool:
+    """Retry a failed write unless the key is taken, which no retry can fix."""
+    error = state.result(raise_on_failure=False)
+    return not isinstance(error, ObjectExists)
+
+
+@task(
+    name="archive-response",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[1, 5, 15],
+    retry_condition_fn=_is_transient,
+)
 def archive_response(response: RawResponse, archive: RawArchive) -> ArchivedResponse:
     """Store the response body untouched, then its request and response metadata.
 

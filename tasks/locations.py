@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-LocationKind = Literal["worldwide", "country", "town"]
+LocationKind = Literal["worldwide", "country", "town", "unknown"]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,6 +32,7 @@ pytest_plugins = ["tests.prefect_server"]
 TEST_TOKEN = "test-bearer-" + secrets.token_hex(12)
 # Wide enough that no test waits for a slot unless it narrows the budget itself.
 TEST_REQUESTS_PER_WINDOW = 100_000
+TEST_AWS_SECRET = "test-aws-secret-" + secrets.token_hex(12)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -111,3 +113,44 @@ def with_database(url: str, name: str) -> str:
     """The same server URL with another database name."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint_url() -> Iterator[str]:
+    """The URL of moto's S3 server on loopback, shared by the session's tests."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_archive_url(monkeypatch: pytest.MonkeyPatch, s3_endpoint_url: str) -> str:
+    """An empty bucket of this test's own; the environment points boto3 at it."""
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing-key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_AWS_SECRET)
+    monkeypatch.setenv("AWS_REGION", "ca-central-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    bucket = f"x-trends-{secrets.token_hex(6)}"
+    boto3.client("s3").create_bucket(
+        Bucket=bucket,
+        CreateBucketConfiguration={"LocationConstraint": "ca-central-1"},
+    )
+    return f"s3://{bucket}/raw"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll condition until it holds, failing the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout}s waiting for {what}")
+        time.sleep(0.05)
