@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,12 +13,12 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.archive import ArchivedResponse
 from tasks.normalise import Snapshot
+from tasks.x_api_errors import redact_credentials
 
 TOP_TRENDS_KEY = "daily-trends-top"
 SUMMARY_KEY = "daily-trends-summary"
 TOP_TRENDS_PER_LOCATION = 10
 # Whatever follows "Bearer" is a credential, wherever an error message quotes it.
-BEARER = re.compile(r"(?i)(bearer)\s+\S+")
 
 
 class RunOutcome(Protocol):
@@ -163,11 +162,6 @@ def rate_limit(entry: ArchivedResponse | None) -> RateLimit:
     )
 
 
-def redact(text: str) -> str:
-    """Replace any bearer credential quoted in text."""
-    return BEARER.sub(r"\1 [redacted]", text)
-
-
 def _budget_lines(archived: Sequence[ArchivedResponse]) -> list[str]:
     # The budget is per app, so the run's budget is the lowest any response reported.
     budgets = [rate_limit(entry) for entry in archived]
@@ -188,7 +182,7 @@ def _failure_lines(outcomes: Sequence[RunOutcome]) -> list[str]:
         return []
     lines = ["", "## Failures", ""]
     for outcome in failed:
-        reason = " ".join(redact(outcome.error or "").split())
+        reason = " ".join(redact_credentials(outcome.error or "").split())
         lines.append(f"- **{outcome.name} ({outcome.woeid})**: {reason}")
     return lines
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
+
+BEARER = re.compile(r"(?i)(bearer)\s+\S+")
 
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 RATE_LIMIT_WINDOW_SECONDS = 15 * 60
@@ -171,7 +174,17 @@ def _problem(body: bytes) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
+def redact_credentials(text: str) -> str:
+    """Replace any bearer credential quoted in text, such as one a server echoes."""
+    return BEARER.sub(r"\1 [redacted]", text)
+
+
 def _describe(problem: dict[str, Any], body: bytes) -> str:
+    # The body is the server's text; a gateway may echo the request's credentials.
+    return redact_credentials(_summary(problem, body))
+
+
+def _summary(problem: dict[str, Any], body: bytes) -> str:
     if not problem:
         return f"with a body that is not a JSON object, starting {body[:60]!r}"
     codes = _v1_codes(problem)
