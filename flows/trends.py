@@ -94,17 +94,21 @@ def daily_trends(
         " from the bundled samples" if sample else "",
     )
 
-    archived = []
-    for place in places:
-        response = (
-            read_sample_trends.submit(place, snapshot_time, fetched_at)
-            if token is None
-            else fetch_trends.submit(
-                place, snapshot_time, fetched_at, settings.x_api_url, token
-            )
+    responses = [
+        read_sample_trends.submit(place, snapshot_time, fetched_at)
+        if token is None
+        else fetch_trends.submit(
+            place, snapshot_time, fetched_at, settings.x_api_url, token
         )
+        for place in places
+    ]
+    # Every fetch is queued before any archive task: a queued archive task holds a
+    # worker while it waits for its fetch, which would leave fewer fetches running.
+    archived = [
         # Prefect hands the task the future's result; mypy only sees the future.
-        archived.append(archive_response.submit(response, archive))  # type: ignore[call-overload]
+        archive_response.submit(response, archive)  # type: ignore[call-overload]
+        for response in responses
+    ]
     flow_run_id = runtime.flow_run.id
     snapshots = [normalise_trends.submit(entry, flow_run_id) for entry in archived]
 
