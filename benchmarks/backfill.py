@@ -8,7 +8,6 @@ is that of the backfill alone.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from collections import deque
@@ -20,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from benchmarks.memory import peak_rss_mb
 from tasks.archive import META_SUFFIX, ArchivedResponse, LocalArchive
 from tasks.fetch import RawResponse
 from tasks.load import load_in_batches
@@ -61,7 +61,7 @@ def backfill_archive(
         rows=totals.new_rows + totals.present_rows,
         new_rows=totals.new_rows,
         seconds=seconds,
-        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_rss_mb=peak_rss_mb(),
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import secrets
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from benchmarks.memory import peak_rss_mb
 from flows.trends import daily_trends, main
 from tasks.locations import DEFAULT_WOEIDS
 from tests.fake_x_api import FakeXApi, RecordedRequest, Reply
@@ -151,9 +151,7 @@ def _run_sample_and_report() -> int:
             exit_code = main(["--sample", "--as-of", as_of.isoformat()])
         finally:
             sys.stdout = stdout
-    # On Linux ru_maxrss is in kilobytes.
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_rss_mb": round(peak_kb / 1024, 1)}))
+    print(json.dumps({"peak_rss_mb": peak_rss_mb()}))
     return exit_code
 
 
