@@ -93,7 +93,7 @@ def compare_loaders(database_url: str, sizes: Sizes) -> Timings:
     methods = available_methods()
     timings = Timings()
     for repetition in range(sizes.repetitions):
-        # Rotate the order, so no method always runs on a freshly vacuumed server.
+        # Rotate the order, so that no method always runs first or last.
         shift = repetition % len(methods)
         for method in methods[shift:] + methods[:shift]:
             data = fewer if method.smaller else snapshots

@@ -113,7 +113,7 @@ def test_two_loaders_of_one_snapshot_at_once_give_one_copy_and_no_error(
         gate.execute("SELECT pg_advisory_xact_lock(%s)", (slot_lock_key(4118, AS_OF),))
         try:
             loads = [pool.submit(load_one, database_url, rival) for _ in range(2)]
-            wait_for_blocked_sessions(gate, 2)
+            wait_for_blocked_sessions(database_url, 2)
         finally:
             gate.rollback()
         results = [load.result(timeout=WAIT_SECONDS) for load in loads]
@@ -190,16 +190,17 @@ def load_many(database_url: str, snapshots: list[Snapshot]) -> int:
         return sum(c.new for c in load_snapshots(connection, snapshots))
 
 
-def wait_for_blocked_sessions(
-    connection: psycopg.Connection[tuple[object, ...]], n: int
-) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        [(waiting,)] = connection.execute(
-            "SELECT count(DISTINCT pid) FROM pg_locks JOIN pg_stat_activity USING (pid)"
-            " WHERE NOT granted AND datname = current_database()"
-        ).fetchall()
-        if waiting >= n:
-            return
-        time.sleep(0.05)
+def wait_for_blocked_sessions(database_url: str, n: int) -> None:
+    # Autocommit: a transaction would see pg_stat_activity as of its first read.
+    with psycopg.connect(database_url, autocommit=True) as watcher:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            [(waiting,)] = watcher.execute(
+                "SELECT count(DISTINCT pid) FROM pg_locks"
+                " JOIN pg_stat_activity USING (pid)"
+                " WHERE NOT granted AND datname = current_database()"
+            ).fetchall()
+            if waiting >= n:
+                return
+            time.sleep(0.05)
     raise AssertionError(f"{n} loaders did not queue on the snapshot in time")
