@@ -100,13 +100,18 @@ def dlt_merge_loader() -> Loader | None:
 
 
 def with_password(database_url: str) -> str:
-    """The URL with a password, which dlt insists on; a trusting server ignores it."""
+    """The URL with the password and host that dlt insists on.
+
+    A server that trusts the user ignores the password, and a host=... query
+    parameter, as an embedded server's socket folder, overrides the host.
+    """
     parts = urlsplit(database_url)
-    if parts.password:
+    if parts.password and parts.hostname:
         return database_url
-    host = parts.hostname or ""
+    password = parts.password or "unused"
+    host = parts.hostname or "localhost"
     port = f":{parts.port}" if parts.port else ""
-    netloc = f"{parts.username or 'postgres'}:unused@{host}{port}"
+    netloc = f"{parts.username or 'postgres'}:{password}@{host}{port}"
     return urlunsplit(parts._replace(netloc=netloc))
 
 
