@@ -17,10 +17,11 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
+import polars as pl
 import psycopg
 
 from tasks.database import migrate
@@ -145,14 +146,15 @@ def time_report_queries(url: str) -> None:
         LAST_DAY - timedelta(days=29), LAST_DAY, tuple(p.woeid for p in LOCATIONS)
     )
     with psycopg.connect(url) as connection:
-        for label, run in (
+        queries: list[tuple[str, Callable[[], pl.DataFrame]]] = [
             (
                 "report: bump data, one location",
                 lambda: bump_data(connection, window, 4118),
             ),
             ("report: heatmap data, 30 days", lambda: heatmap_data(connection, window)),
             ("report: spread data, 30 days", lambda: spread_data(connection, window)),
-        ):
+        ]
+        for label, run in queries:
             start = time.perf_counter()
             rows = run().height
             elapsed = (time.perf_counter() - start) * 1000

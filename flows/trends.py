@@ -38,6 +38,7 @@ from tasks.normalise import (
     parse_v1_body,
     parse_v2_body,
 )
+from tasks.replay import read_archived
 from tasks.x_api_errors import FetchFailed
 
 MAX_CONCURRENT_FETCHES = 9
@@ -159,7 +160,7 @@ def daily_trends(
         days=run.environment.catch_up_days,
         return_state=True,
     )
-    outcomes = _load_and_report(places, archived, snapshots, run.database_url)
+    outcomes = _load_and_report(places, archived, snapshots, run)
     if caught_up.is_failed():
         raise CatchUpFailed(
             "This run's trends are loaded, but loading what earlier runs archived "
@@ -232,7 +233,7 @@ def _load_and_report(
     places: list[Location],
     archived: list[PrefectFuture[ArchivedResponse]],
     snapshots: list[PrefectFuture[Snapshot]],
-    database_url: str,
+    run: RunSettings,
 ) -> list[LocationOutcome]:
     """Load every snapshot that survived its fetch, archive and checks, and report.
 
@@ -252,13 +253,18 @@ def _load_and_report(
         except FetchFailed as failed:
             failures[place.woeid] = str(failed)
             if failed.body_key:
+                # The last answer is archived; its metadata tells the budget left.
+                answer = read_archived(run.archive, failed.body_key)
                 keys[place.woeid] = failed.body_key
+                stored.append(answer)
+                rejected.append((answer, str(failed)))
         except SnapshotRejected as error:
             failures[place.woeid] = str(error)
             rejected.append((entry.result(), str(error)))
         except Exception as error:
             failures[place.woeid] = str(error)
 
+    database_url = run.database_url
     ledger.record_archived(
         database_url, [e.result() for e in archived if e.state.is_completed()]
     )

@@ -135,7 +135,10 @@ def test_a_partly_failed_run_still_publishes_the_reason_without_the_token(
     assert "| Montreal | 3534 | 0 | 0 | 0 | failed | 0 of 75 |" in summary
     assert "2026-12-04 21:00:00 UTC" in summary
     assert "budget left after the run: 0 of 75 requests" in summary
-    assert "- **Montreal (3534)**: The X API answered HTTP 429" in summary
+    assert (
+        "- **Montreal (3534)**: The X API rate limit is spent for Montreal (3534)"
+        in summary
+    )
     assert "Bearer [redacted]" in summary
     assert "woeid=3534/date=2026-12-03/" in summary
     assert [row["trend"] for row in json.loads(artifacts[TOP_TRENDS_KEY].data)] == [

@@ -160,8 +160,7 @@ def test_a_load_killed_mid_statement_leaves_no_partial_snapshot(
         assert loader.poll() is None, loader.communicate()
         row = watcher.execute(
             "SELECT query FROM pg_stat_activity WHERE application_name = %s"
-            " AND state = 'active' AND (query LIKE 'COPY trend_staging%%'"
-            " OR query LIKE 'INSERT INTO trend_observations%%')",
+            " AND state = 'active' AND query LIKE 'COPY trend_observations%%'",
             (application,),
         ).fetchone()
         return row is not None
@@ -281,7 +280,7 @@ def loader_waits_for_a_row_lock(rival: psycopg.Connection[tuple[object, ...]]) -
         row = watcher.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
             " AND wait_event_type = 'Lock'"
-            " AND query LIKE 'INSERT INTO trend_observations%%SELECT%%'"
+            " AND query LIKE 'COPY trend_observations%%'"
         ).fetchone()
     return row == (1,)
 

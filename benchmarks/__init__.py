@@ -1,0 +1,1 @@
+"""Benchmarks of the load path and the flows, run by ``make bench``."""
