@@ -20,7 +20,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 from pydantic import SecretStr
 
-from flows.preflight import ConfigurationError, prepare_run
+from flows.preflight import ConfigurationError, load_settings, prepare_run
 from flows.settings import RunSettings, TrendsSettings
 from tasks import ledger
 from tasks.archive import ArchivedResponse, archive_response
@@ -354,9 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the daily flow once from the command line and print its summary."""
     args = _parse_args(argv)
     try:
-        run = prepare_run()
-        if not args.sample and run.x_bearer_token is None:
+        if not args.sample and load_settings().x_bearer_token is None:
             raise ConfigurationError(MISSING_TOKEN)
+        run = prepare_run()
     except ConfigurationError as error:
         print(error, file=sys.stderr)
         return 2
