@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from flows.preflight import ConfigurationError, load_settings, prepare_run
 from flows.settings import RunSettings, TrendsSettings
 from tasks import ledger
-from tasks.archive import ArchivedResponse, archive_response
+from tasks.archive import ArchivedResponse, RawArchive, archive_response
 from tasks.artifacts import publish_run_artifacts
 from tasks.catch_up import catch_up_archive
 from tasks.database import DatabaseError, is_transaction_conflict, migrate
@@ -137,7 +137,7 @@ def daily_trends(
             # Prefect hands the task the future's result; mypy only sees the future.
             archived.append(archive_response.submit(response, run.archive))  # type: ignore[call-overload]
     else:
-        fetch = _fetch_task(run.environment, refresh)
+        fetch = _fetch_task(run.environment, run.archive, refresh)
         options = _x_api_options(run.environment, token)
         keep = partial(archive_response.fn, archive=run.archive)
         check = parse_v1_body if options.api_version == "1.1" else parse_v2_body
@@ -203,14 +203,16 @@ def _require_token(token: SecretStr | None, sample: bool) -> SecretStr | None:
     return token
 
 
-def _fetch_task(settings: TrendsSettings, refresh: bool) -> Task[..., ArchivedResponse]:
+def _fetch_task(
+    settings: TrendsSettings, archive: RawArchive, refresh: bool
+) -> Task[..., ArchivedResponse]:
     """The fetch task with this run's retries and its cache beside the archive."""
     fetch = fetch_trends.with_options(
         retries=settings.x_api_retries,
         retry_delay_seconds=exponential_backoff(settings.x_api_retry_delay),
         refresh_cache=refresh,
     )
-    storage = fetch_result_storage(settings.resolved_archive_url)
+    storage = fetch_result_storage(archive)
     return fetch if storage is None else fetch.with_options(result_storage=storage)
 
 

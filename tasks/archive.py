@@ -165,8 +165,19 @@ def archive_response(response: RawResponse, archive: RawArchive) -> ArchivedResp
         body_key,
     )
 
-    archive.write(body_key, response.body)
-    archive.write(meta_key, _metadata(response, body_key))
+    try:
+        archive.write(body_key, response.body)
+        archive.write(meta_key, _metadata(response, body_key))
+    except ArchiveError:
+        raise
+    except Exception as error:
+        # Any storage failure (a lost connection, a gone bucket, a full disk) means
+        # the response is not kept, so it must not be loaded either.
+        raise ArchiveError(
+            f"Could not archive the response to {archive.url}: "
+            f"{' '.join(str(error).split()) or type(error).__name__}. It is not "
+            "loaded; make the archive storage reachable and run again."
+        ) from error
 
     logger.info("Archived %s and its metadata", body_key)
     return ArchivedResponse(response=response, body_key=body_key, meta_key=meta_key)

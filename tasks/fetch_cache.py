@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect.context import TaskRunContext
 from prefect.results import ResultStorage
+
+if TYPE_CHECKING:
+    from tasks.archive import RawArchive
 
 RESULTS_FOLDER = ".prefect-results"
 
@@ -30,17 +32,25 @@ def snapshot_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> s
     )
 
 
-def fetch_result_storage(archive_url: str) -> ResultStorage | None:
-    """The storage of cached fetches: a folder inside a local raw archive.
+def fetch_result_storage(archive: RawArchive) -> ResultStorage | None:
+    """The storage of cached fetches: beside the raw archive, wherever it lives.
 
     Keeping them beside the archive means that every run writing the same archive
-    finds them. A folder is given as a path, which Prefect turns into a local file
-    system block. For a remote archive this returns None, which leaves the cache in
-    Prefect's default result storage: a deployment shares it across machines by
-    pointing PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK at a saved storage block, such
-    as an S3 bucket block, since Prefect refuses unsaved blocks here.
+    finds them, on any machine. A local archive keeps them in a folder inside it,
+    which Prefect turns into a local file system block. An S3 archive opened from a
+    saved S3Bucket block keeps them in that block's bucket folder, under the
+    ``fetch-trends/`` prefix of the cache keys. Prefect accepts only saved blocks
+    as result storage, so an archive opened from a plain ``s3://`` URL gets None:
+    the cache then stays in Prefect's default result storage, which a deployment
+    shares across machines by pointing PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK at a
+    saved storage block.
     """
-    if "://" in archive_url and not archive_url.startswith("file://"):
-        return None
-    root = Path(archive_url.removeprefix("file://")).expanduser()
-    return root / RESULTS_FOLDER
+    # The archive modules import the fetch module, which imports this one.
+    from tasks.archive import LocalArchive
+    from tasks.s3_archive import S3Archive
+
+    if isinstance(archive, LocalArchive):
+        return archive.root / RESULTS_FOLDER
+    if isinstance(archive, S3Archive) and archive.bucket._block_document_id:
+        return archive.bucket
+    return None

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -328,3 +328,117 @@ def test_a_database_lost_mid_run_fails_clearly_with_every_response_archived(
     bodies = [p for p in archive_dir.rglob("*.json") if ".meta." not in p.name]
     assert len(bodies) == len(DEFAULT_WOEIDS)
     assert len(list(archive_dir.rglob("*.meta.json"))) == len(DEFAULT_WOEIDS)
+
+
+KILLED_AT = datetime.fromisoformat(AS_OF)
+KILL_WOEIDS = (23424775, 4118)
+
+
+def test_a_run_killed_mid_load_is_completed_by_the_next_runs_catch_up(
+    fake_x_api: FakeXApi, database_url: str, tmp_path: Path
+) -> None:
+    for woeid in KILL_WOEIDS:
+        fake_x_api.always(woeid, Reply.trends(*(f"#Kill{woeid}_{n}" for n in range(5))))
+    application = f"xtrends-killrun-{secrets.token_hex(4)}"
+    env = subprocess_env(
+        database_url,
+        tmp_path,
+        X_BEARER_TOKEN=TEST_TOKEN,
+        TRENDS_X_API_URL=fake_x_api.url,
+        PGAPPNAME=application,
+    )
+    # The rival's uncommitted row has the key of the last row the COPY writes: the
+    # loader's COPY waits on it with every earlier row of the run already written.
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        owner.execute(
+            "INSERT INTO locations (woeid, name, kind) VALUES (4118, 'Toronto', 'town')"
+        )
+    rival = psycopg.connect(database_url)
+    rival.execute(RIVAL_ROW, (4118, "#Kill4118_4", KILLED_AT))
+    run = subprocess.Popen(
+        [*FLOW_COMMAND, "--as-of", AS_OF],
+        env=env,
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watcher = psycopg.connect(database_url, autocommit=True)
+
+    def copy_waits_for_the_rival() -> bool:
+        assert run.poll() is None, run.communicate()
+        row = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+            " AND state = 'active' AND wait_event_type = 'Lock'"
+            " AND query LIKE 'COPY trend_observations%%'",
+            (application,),
+        ).fetchone()
+        return row == (1,)
+
+    try:
+        wait_for(copy_waits_for_the_rival, 240, "the run's COPY to wait mid-load")
+        run.send_signal(signal.SIGKILL)
+        run.communicate(timeout=30)
+        rival.rollback()
+        wait_for(
+            lambda: (
+                watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                    (application,),
+                ).fetchone()
+                == (0,)
+            ),
+            60,
+            "the killed run's sessions to end",
+        )
+        after_kill = watcher.execute(
+            "SELECT count(*) FROM trend_observations"
+        ).fetchone()
+        pending = watcher.execute(
+            "SELECT count(*) FROM raw_objects WHERE state = 'archived'"
+        ).fetchone()
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=30)
+        rival.close()
+        watcher.close()
+
+    assert run.returncode == -signal.SIGKILL
+    assert after_kill == (0,)
+    assert pending == (len(KILL_WOEIDS),)
+
+    later = (KILLED_AT + timedelta(hours=1)).isoformat()
+    next_run = subprocess.run(
+        [*FLOW_COMMAND, "--as-of", later],
+        env=env,
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert next_run.returncode == 0, next_run.stderr
+    with psycopg.connect(database_url) as connection:
+        per_slot = connection.execute(
+            "SELECT woeid, as_of, count(*), count(DISTINCT name)"
+            " FROM trend_observations GROUP BY woeid, as_of ORDER BY as_of, woeid"
+        ).fetchall()
+        ledger = connection.execute(
+            "SELECT as_of, state, rows, count(*) FROM raw_objects"
+            " GROUP BY as_of, state, rows ORDER BY as_of"
+        ).fetchall()
+    hours = (KILLED_AT, KILLED_AT + timedelta(hours=1))
+    assert per_slot == [
+        (woeid, hour, 5, 5) for hour in hours for woeid in sorted(KILL_WOEIDS)
+    ]
+    assert ledger == [(hour, "loaded", 5, len(KILL_WOEIDS)) for hour in hours]
+
+
+FLOW_COMMAND = [
+    sys.executable,
+    "-m",
+    "flows.trends",
+    "--locations",
+    ",".join(map(str, KILL_WOEIDS)),
+]

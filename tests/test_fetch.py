@@ -6,6 +6,7 @@ import json
 import logging
 import pickle
 import re
+import secrets
 import socket
 import time
 import traceback
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import psycopg
 import pytest
 from prefect.client.orchestration import get_client
@@ -26,11 +28,14 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import State
 from prefect.logging.handlers import APILogHandler
+from prefect_aws.s3 import S3Bucket
 
 from flows.trends import LocationsFailed, daily_trends, main
+from tasks.archive import LocalArchive, open_archive
 from tasks.budget import REQUEST_BUDGET_LIMIT, ensure_request_budget
 from tasks.fetch_cache import fetch_result_storage
 from tasks.locations import UnknownLocationError
+from tasks.s3_archive import aws_credentials_from_env
 from tasks.x_api_errors import RateLimited, seconds_until_reset
 from tests.conftest import TEST_REQUESTS_PER_WINDOW, TEST_TOKEN
 from tests.fake_x_api import FakeXApi, Reply
@@ -727,15 +732,39 @@ def _api_texts(state: State[Any]) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize(
-    ("archive_url", "storage"),
-    [
-        ("/srv/raw", Path("/srv/raw/.prefect-results")),
-        ("file:///srv/raw", Path("/srv/raw/.prefect-results")),
-        ("s3://bucket/raw", None),
-    ],
-)
-def test_the_fetch_cache_lives_in_a_local_archive_or_the_default_storage(
-    archive_url: str, storage: Path | None
+def test_the_fetch_cache_lives_in_a_local_archive() -> None:
+    archive = LocalArchive(Path("/srv/raw"))
+
+    assert fetch_result_storage(archive) == Path("/srv/raw/.prefect-results")
+
+
+def test_an_s3_archive_from_a_plain_url_leaves_the_cache_in_default_storage(
+    s3_archive_url: str,
 ) -> None:
-    assert fetch_result_storage(archive_url) == storage
+    assert fetch_result_storage(open_archive(s3_archive_url)) is None
+
+
+@pytest.mark.usefixtures("trends_env")
+def test_a_cached_run_against_an_s3_archive_block_sends_no_request(
+    fake_x_api: FakeXApi, s3_archive_url: str
+) -> None:
+    bucket_name, _, folder = s3_archive_url.removeprefix("s3://").partition("/")
+    block_name = f"archive-{secrets.token_hex(4)}"
+    S3Bucket(
+        bucket_name=bucket_name,
+        bucket_folder=folder,
+        credentials=aws_credentials_from_env(),
+    ).save(block_name)
+    fake_x_api.always(4118, Reply.trends("Leafs", "Raptors"))
+    daily_trends(locations=[4118], as_of=AS_OF, archive_block=block_name)
+
+    [outcome] = daily_trends(locations=[4118], as_of=AS_OF, archive_block=block_name)
+
+    assert (outcome.new, outcome.present) == (0, 2)
+    assert len(fake_x_api.requests_for(4118)) == 1
+    listed = boto3.client("s3").list_objects_v2(
+        Bucket=bucket_name, Prefix=f"{folder}/fetch-trends/"
+    )
+    assert [entry["Key"] for entry in listed.get("Contents", [])] == [
+        f"{folder}/fetch-trends/v2/woeid=4118/as_of={AS_OF:%Y%m%dT%H%M%SZ}"
+    ]

@@ -194,3 +194,27 @@ def read_only_folder_prefix(folder: Path) -> list[str]:
         'mount --bind -o ro "$0" "$0" && exec "$@"',
         str(folder),
     ]
+
+
+def test_a_missing_bucket_is_one_line_before_any_request(
+    command_env: dict[str, str], fake_x_api: FakeXApi, s3_endpoint_url: str
+) -> None:
+    bucket = "no-such-bucket-" + os.urandom(4).hex()
+    aws = {
+        "AWS_ENDPOINT_URL": s3_endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing-key-id",
+        "AWS_SECRET_ACCESS_KEY": PASSWORD,
+        "AWS_REGION": "ca-central-1",
+    }
+
+    finished = run_command(
+        {**command_env, **aws, "TRENDS_ARCHIVE_URL": f"s3://{bucket}/x"}
+    )
+
+    assert finished.stderr.splitlines() == [
+        f"The archive bucket {bucket!r} does not exist; create it or fix "
+        "TRENDS_ARCHIVE_URL."
+    ]
+    assert finished.returncode == 2
+    assert PASSWORD not in finished.stdout
+    assert fake_x_api.requests == []

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
+import psycopg
 import pytest
+from moto.server import ThreadedMotoServer
 from prefect import flow
 
-from flows.trends import daily_trends
+from flows.trends import LocationsFailed, daily_trends
 from tasks.archive import (
     ArchivedResponse,
     LocalArchive,
@@ -23,7 +26,7 @@ from tasks.archive import (
 from tasks.fetch import RawResponse
 from tasks.locations import KNOWN_LOCATIONS
 from tasks.s3_archive import S3Archive
-from tests.conftest import TEST_AWS_SECRET, TEST_TOKEN
+from tests.conftest import TEST_AWS_SECRET, TEST_TOKEN, wait_for
 from tests.fake_x_api import FakeXApi, Reply
 
 AS_OF = datetime(2026, 12, 3, 21, 0, tzinfo=UTC)
@@ -151,3 +154,53 @@ def test_a_failed_archive_write_is_retried(tmp_path: Path) -> None:
 
     assert archive.attempts == 3  # the failed body, then the body and its metadata
     assert archive.read(archived.body_key) == b'{"data":[{"trend_name":"Jets"}]}'
+
+
+@pytest.mark.usefixtures("trends_env")
+def test_a_response_that_cannot_be_archived_is_not_loaded_and_fails_its_location(
+    monkeypatch: pytest.MonkeyPatch, fake_x_api: FakeXApi, database_url: str
+) -> None:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing-key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_AWS_SECRET)
+    monkeypatch.setenv("AWS_REGION", "ca-central-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    boto3.client("s3").create_bucket(
+        Bucket="x-trends-lost",
+        CreateBucketConfiguration={"LocationConstraint": "ca-central-1"},
+    )
+    monkeypatch.setenv("TRENDS_ARCHIVE_URL", "s3://x-trends-lost/raw")
+    # The answer comes late, so the storage is gone by the time it is archived.
+    fake_x_api.always(4118, Reply(body=b'{"data":[{"trend_name":"Leafs"}]}', delay=2))
+
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            run = pool.submit(
+                daily_trends,
+                locations=[4118],
+                as_of=AS_OF,
+                refresh=True,
+                return_state=True,
+            )
+            wait_for(lambda: len(fake_x_api.requests) > 0, 120, "the fetch")
+            server.stop()
+            state = run.result(timeout=300)
+    finally:
+        server.stop()
+
+    failure = state.result(raise_on_failure=False)
+    assert isinstance(failure, LocationsFailed)
+    assert re.fullmatch(
+        r"1 of 1 locations failed:\nToronto \(4118\): Could not archive the response"
+        r" to s3://x-trends-lost/raw: .+ It is not loaded; make the archive "
+        r"storage reachable and run again\.",
+        str(failure),
+    ), str(failure)
+    with psycopg.connect(database_url) as connection:
+        assert connection.execute(
+            "SELECT (SELECT count(*) FROM trend_observations),"
+            " (SELECT count(*) FROM raw_objects)"
+        ).fetchone() == (0, 0)
