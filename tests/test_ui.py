@@ -84,6 +84,7 @@ def test_the_ui_shows_a_daily_run_and_its_artifacts(
     content = tmp_path / "trends-summary-artifact.png"
     page.screenshot(path=str(content), full_page=True)
     page.go_back()
+    page.locator("li.p-tab#artifacts").click()
     page.get_by_text(TOP_TRENDS_KEY).last.click()
     expect(page.get_by_text("#TorontoUi").first).to_be_visible()
     top = tmp_path / "trends-top-artifact.png"
