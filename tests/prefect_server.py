@@ -130,8 +130,27 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -
     )
 
 
-def deploy_process_deployment(server: PrefectServer, home: Path) -> None:
-    """Create the process pool and deploy daily-trends-process from prefect.yaml."""
+def save_project_blocks(server: PrefectServer, home: Path) -> str:
+    """Run the blocks command against the server, from this process's environment."""
+    command = [sys.executable, "-m", "blocks"]
+    result = subprocess.run(
+        command,
+        env=server.client_env(home),
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+    )
+    assert result.returncode == 0, (
+        f"python -m blocks exited {result.returncode}:\n"
+        f"{result.stdout}\n{result.stderr}"
+    )
+    return result.stdout
+
+
+def deploy_process_deployment(server: PrefectServer, home: Path, *names: str) -> None:
+    """Create the process pool and deploy the named deployments of prefect.yaml
+    (daily-trends-process when none is named)."""
     server.prefect(
         "work-pool",
         "create",
@@ -141,9 +160,11 @@ def deploy_process_deployment(server: PrefectServer, home: Path) -> None:
         "--overwrite",
         home=home,
     )
+    selected = [
+        arg for name in names or ("daily-trends-process",) for arg in ("--name", name)
+    ]
     server.prefect(
-        "--no-prompt", "deploy", "--prefect-file", str(PREFECT_YAML),
-        "--name", "daily-trends-process",
+        "--no-prompt", "deploy", "--prefect-file", str(PREFECT_YAML), *selected,
         home=home, cwd=PROJECT_DIR, TRENDS_PROJECT_DIR=str(PROJECT_DIR),
     )  # fmt: skip
 

@@ -163,6 +163,7 @@ def test_prefect_reads_every_deployment_of_prefect_yaml() -> None:
     }
     assert builds_image == {
         "daily-trends-ecs": True,
-        "backfill": True,
+        "backfill-ecs": True,
         "daily-trends-process": False,
+        "backfill": False,
     }

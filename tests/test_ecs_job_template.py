@@ -136,7 +136,12 @@ async def test_the_credentials_block_reaches_the_worker_but_not_the_task(
 
 
 def test_no_deployment_passes_credentials_in_its_job_variables() -> None:
-    for name in ("daily-trends-ecs", "daily-trends-process", "backfill"):
+    for name in (
+        "daily-trends-ecs",
+        "daily-trends-process",
+        "backfill",
+        "backfill-ecs",
+    ):
         job_variables = json.dumps(deployment(name)["work_pool"]["job_variables"])
         for word in ("aws_credentials", "secret", "token", "password", "key"):
             assert word not in job_variables.lower(), (name, word)

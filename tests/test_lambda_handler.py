@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import boto3
 import psycopg
 import pytest
 from moto.server import ThreadedMotoServer
-from prefect import Flow
 from prefect.client.orchestration import get_client
 
-from flows.lambda_handler import EventRejected, handler, load_flow
+from flows.lambda_handler import EventRejected, handler
 from tasks.locations import DEFAULT_WOEIDS
 from tests.conftest import TEST_TOKEN
 from tests.fake_x_api import FakeXApi, Reply
@@ -101,12 +100,38 @@ def test_parameters_that_are_not_an_object_are_rejected() -> None:
         handler({"flow": "daily-trends", "parameters": [4118]}, None)
 
 
-def test_a_backfill_event_finds_the_backfill_flow_or_names_what_is_missing() -> None:
-    if importlib.util.find_spec("flows.backfill") is None:
-        with pytest.raises(EventRejected, match=r"has no flows/backfill\.py"):
-            handler({"flow": "backfill", "parameters": {}}, None)
-    else:
-        assert isinstance(load_flow("backfill"), Flow)
+@pytest.mark.usefixtures("trends_env")
+def test_a_backfill_event_reloads_a_small_archive_and_reports_what_it_did(
+    fake_x_api: FakeXApi, database_url: str
+) -> None:
+    fake_x_api.always(4118, Reply.trends("#TorontoArchived", "#Second"))
+    fake_x_api.always(3534, Reply.trends("#MontrealArchived"))
+    handler({"flow": "daily-trends", "parameters": {"locations": [4118, 3534]}}, None)
+    with psycopg.connect(database_url) as connection:
+        connection.execute("DELETE FROM trend_observations WHERE woeid = 4118")
+    today = datetime.now(UTC).date().isoformat()
+    event = {
+        "flow": "backfill",
+        "parameters": {"since": today, "until": today, "locations": [4118, 3534]},
+    }
+
+    outcome = handler(event, None)
+
+    assert outcome["flow"] == "backfill"
+    summary = outcome["result"]["summary"]
+    assert summary["objects"] == 2 and summary["loaded"] == 2
+    assert (summary["new_rows"], summary["present_rows"]) == (2, 1)
+    assert not summary["rejected"] and not summary["unreadable"]
+    with psycopg.connect(database_url) as connection:
+        names = connection.execute(
+            "SELECT name FROM trend_observations ORDER BY name"
+        ).fetchall()
+    assert [name for (name,) in names] == [
+        "#MontrealArchived",
+        "#Second",
+        "#TorontoArchived",
+    ]
+    json.dumps(outcome)
 
 
 def test_the_handler_module_leaves_prefect_unimported_until_a_call() -> None:

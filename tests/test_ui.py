@@ -15,18 +15,16 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import ArtifactCreate
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.trends import daily_trends, format_summary
+from flows.trends import daily_trends
+from tasks.artifacts import SUMMARY_KEY, TOP_TRENDS_KEY
 from tests.fake_x_api import FakeXApi, Reply
 from tests.prefect_server import PrefectServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_TIMEOUT = 900
 PAGE_TIMEOUT_MS = 20_000
-SUMMARY_KEY = "trends-summary"
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +42,9 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread
+# until it stops, and the tests after this module call asyncio.run().
+@pytest.fixture(scope="module")
 def browser(chromium: Path) -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -59,7 +59,6 @@ def test_the_ui_shows_a_daily_run_and_its_artifacts(
     prefect_server: PrefectServer,
     fake_x_api: FakeXApi,
     browser: Browser,
-    archive_dir: Path,
     tmp_path: Path,
 ) -> None:
     fake_x_api.always(4118, Reply.trends("#TorontoUi", "#Second"))
@@ -69,22 +68,8 @@ def test_the_ui_shows_a_daily_run_and_its_artifacts(
             as_of=datetime(2026, 12, 3, 21, tzinfo=UTC),
             return_state=True,
         )
-        flow_run_id = state.state_details.flow_run_id
-        assert flow_run_id is not None
-        # The run's summary table, published on the run the way a flow publishes
-        # its own artifacts.
-        with get_client(sync_client=True) as client:
-            client.create_artifact(
-                ArtifactCreate(
-                    key=SUMMARY_KEY,
-                    type="markdown",
-                    description="What the run did per location",
-                    data="```\n"
-                    + format_summary(state.result(_sync=True), str(archive_dir))
-                    + "\n```",
-                    flow_run_id=flow_run_id,
-                )
-            )
+    flow_run_id = state.state_details.flow_run_id
+    assert flow_run_id is not None
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(PAGE_TIMEOUT_MS)
@@ -93,13 +78,20 @@ def test_the_ui_shows_a_daily_run_and_its_artifacts(
     # The UI's tabs are list items with the section's id, not ARIA tabs.
     page.locator("li.p-tab#artifacts").click()
     expect(page.get_by_text(SUMMARY_KEY).first).to_be_visible()
+    expect(page.get_by_text(TOP_TRENDS_KEY).first).to_be_visible()
     screenshot = tmp_path / "flow-run-artifacts.png"
     page.screenshot(path=str(screenshot), full_page=True)
     page.get_by_text(SUMMARY_KEY).last.click()
     expect(page.get_by_text("Toronto").first).to_be_visible()
     content = tmp_path / "trends-summary-artifact.png"
     page.screenshot(path=str(content), full_page=True)
+    page.go_back()
+    page.locator("li.p-tab#artifacts").click()
+    page.get_by_text(TOP_TRENDS_KEY).last.click()
+    expect(page.get_by_text("#TorontoUi").first).to_be_visible()
+    top = tmp_path / "trends-top-artifact.png"
+    page.screenshot(path=str(top), full_page=True)
     page.close()
 
-    assert screenshot.stat().st_size > 0 and content.stat().st_size > 0
-    print(f"Screenshots of the flow run's artifacts: {screenshot}, {content}")
+    assert all(shot.stat().st_size > 0 for shot in (screenshot, content, top))
+    print(f"Screenshots of the flow run's artifacts: {screenshot}, {content}, {top}")
