@@ -95,6 +95,8 @@ def snapshot(
             ],
             "promoted": [False] * height,
             "promoted_content": [None] * height,
+            "url": [None] * height,
+            "query": [None] * height,
             "api_version": ["2"] * height,
             "raw_object_key": [key] * height,
             "fetched_at": [fetched_at] * height,
