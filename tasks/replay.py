@@ -106,7 +106,8 @@ def replay_objects(
     transaction over one connection, so memory holds a batch and a few objects in
     flight, whatever the length of the replay. Rows already present are left
     alone, so a second replay of the same objects inserts nothing. With
-    keep_ledger, raw_objects records each object as loaded or rejected.
+    keep_ledger, raw_objects marks each loaded object in its batch's
+    transaction, and each rejected one after it.
 
     Args:
         readers: The key of each object and a callable that reads it, run on a
@@ -116,12 +117,10 @@ def replay_objects(
     """
     summary = ReplaySummary(objects=len(readers))
     stream = _SnapshotStream(_normalised(readers, flow_run_id), summary)
+    on_loaded = ledger.record_loaded if keep_ledger else None
     with connect(database_url) as connection:
         for batch in batched_by_rows(stream, batch_rows):
-            counts = load_snapshots(connection, batch)
-            summary.add(batch, counts)
-            if keep_ledger:
-                ledger.mark_loaded(database_url, batch, counts)
+            summary.add(batch, load_snapshots(connection, batch, on_loaded))
             _report(stream, database_url, keep_ledger, on_progress)
         _report(stream, database_url, keep_ledger, on_progress)
     return summary
