@@ -1,8 +1,10 @@
-"""A year of local raw archive loaded through the batch load API.
+"""A year of local raw archive replayed through the backfill flow's replay path.
 
-Run as ``python -m benchmarks.backfill ARCHIVE DATABASE_URL`` it loads the archive
-and prints objects, rows, seconds and its own peak memory as JSON, so that the peak
-is that of the backfill alone.
+Run as ``python -m benchmarks.backfill ARCHIVE DATABASE_URL SINCE UNTIL`` it lists
+the archive's objects of those dates for the nine locations, as the backfill flow
+does, replays them with the flow's own replay function (concurrent reads, batch
+loader, ledger) and prints objects, rows, seconds and its own peak memory as JSON,
+so that the peak is that of the backfill alone.
 """
 
 from __future__ import annotations
@@ -10,25 +12,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 from benchmarks.memory import peak_rss_mb
-from tasks.archive import META_SUFFIX, ArchivedResponse, LocalArchive
-from tasks.fetch import RawResponse
-from tasks.load import load_in_batches
-from tasks.locations import KNOWN_LOCATIONS, Location
-from tasks.normalise import Snapshot, normalise_trends
-
-READERS = 8
-In = TypeVar("In")
-Out = TypeVar("Out")
+from tasks.archive import LocalArchive
+from tasks.locations import DEFAULT_WOEIDS
+from tasks.replay import archived_body_keys, read_archived, replay_objects
 
 
 @dataclass(frozen=True)
@@ -43,76 +35,29 @@ class BackfillResult:
 
 
 def backfill_archive(
-    root: Path, database_url: str, readers: int = READERS
+    root: Path, database_url: str, since: date, until: date
 ) -> BackfillResult:
-    """Read every complete archive entry concurrently and load it in batches."""
+    """Replay the archive's objects of a date range as the backfill flow does."""
     archive = LocalArchive(root)
-    meta_keys = (key for key in archive.keys() if key.endswith(META_SUFFIX))  # noqa: SIM118
-    counted = CountedSnapshots(
-        ordered_map(partial(read_snapshot, archive), meta_keys, readers)
-    )
 
     started = time.perf_counter()
-    totals = load_in_batches(counted, database_url)
+    keys = archived_body_keys(archive, DEFAULT_WOEIDS, since, until)
+    readers = [(key, partial(read_archived, archive, key)) for key in keys]
+    summary = replay_objects(readers, database_url, None)
     seconds = time.perf_counter() - started
 
     return BackfillResult(
-        objects=counted.objects,
-        rows=totals.new_rows + totals.present_rows,
-        new_rows=totals.new_rows,
+        objects=summary.objects,
+        rows=summary.new_rows + summary.present_rows,
+        new_rows=summary.new_rows,
         seconds=seconds,
         peak_rss_mb=peak_rss_mb(),
     )
 
 
-class CountedSnapshots:
-    """Passes snapshots through, counting them."""
-
-    def __init__(self, snapshots: Iterable[Snapshot]) -> None:
-        self._snapshots = snapshots
-        self.objects = 0
-
-    def __iter__(self) -> Iterator[Snapshot]:
-        for snapshot in self._snapshots:
-            self.objects += 1
-            yield snapshot
-
-
-def ordered_map(
-    work: Callable[[In], Out], items: Iterable[In], workers: int
-) -> Iterator[Out]:
-    """Like executor.map, but with at most twice workers items in flight."""
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future[Out]] = deque()
-        for item in items:
-            pending.append(pool.submit(work, item))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
-def read_snapshot(archive: LocalArchive, meta_key: str) -> Snapshot:
-    """Rebuild the response of one archive entry and normalise it."""
-    meta = json.loads(archive.read(meta_key))
-    request, answer = meta["request"], meta["response"]
-    body_key = answer["body_key"]
-    woeid = request["woeid"]
-    response = RawResponse(
-        location=KNOWN_LOCATIONS.get(woeid)
-        or Location(woeid, request["location_name"], "town"),
-        api_version=request["api_version"],
-        request_url=request["url"],
-        status_code=answer["status_code"],
-        body=archive.read(body_key),
-        fetched_at=datetime.fromisoformat(request["fetched_at"]),
-        as_of=datetime.fromisoformat(request["as_of"]),
-        headers=answer["headers"],
-        is_sample=request["sample"],
-    )
-    return normalise_trends.fn(ArchivedResponse(response, body_key, meta_key), None)
-
-
 if __name__ == "__main__":
-    result = backfill_archive(Path(sys.argv[1]), sys.argv[2])
+    folder, url, first, last = sys.argv[1:5]
+    result = backfill_archive(
+        Path(folder), url, date.fromisoformat(first), date.fromisoformat(last)
+    )
     print(json.dumps(asdict(result)))

@@ -63,6 +63,6 @@ def add_known_locations(database_url: str) -> None:
 
 
 def empty_trend_observations(database_url: str) -> None:
-    """Remove every trend row, leaving the table and its indexes."""
+    """Remove every trend row and raw object record, leaving tables and indexes."""
     with connect(database_url) as connection:
-        connection.execute("TRUNCATE trend_observations")
+        connection.execute("TRUNCATE trend_observations, raw_objects")

@@ -13,14 +13,14 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 
 from benchmarks import daily, loaders
 from benchmarks.backfill import BackfillResult
-from benchmarks.data import generated_snapshots, write_archive_year
+from benchmarks.data import FIRST_HOUR, generated_snapshots, write_archive_year
 from benchmarks.database import (
     benchmark_database,
     benchmark_server,
@@ -149,15 +149,25 @@ def measure_backfill(database_url: str, days: int) -> BackfillResult:
 
 
 def backfill_days(database_url: str, days: int) -> BackfillResult:
-    """Write days of archive for nine locations, then load it in its own process."""
+    """Write days of archive for nine locations, then replay it in its own process."""
     empty_trend_observations(database_url)
     with tempfile.TemporaryDirectory(prefix="x-trends-archive-") as folder:
         started = time.perf_counter()
         objects = write_archive_year(Path(folder), days=days)
         seconds = time.perf_counter() - started
         print(f"  wrote {objects} archive objects in {seconds:.1f} s", flush=True)
+        since = FIRST_HOUR.date()
+        until = since + timedelta(days=days - 1)
         finished = subprocess.run(
-            [sys.executable, "-m", "benchmarks.backfill", folder, database_url],
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.backfill",
+                folder,
+                database_url,
+                since.isoformat(),
+                until.isoformat(),
+            ],
             capture_output=True,
             text=True,
             timeout=BACKFILL_TIMEOUT,

@@ -30,9 +30,9 @@ from flows.preflight import prepare_run
 from tasks.archive import RawArchive, open_archive
 from tasks.database import migrate
 from tasks.legacy import legacy_keys, read_legacy
+from tasks.load import BATCH_ROWS
 from tasks.locations import DEFAULT_WOEIDS, resolve_locations
 from tasks.replay import (
-    BATCH_ROWS,
     ReplaySummary,
     archived_body_keys,
     read_archived,

@@ -271,7 +271,6 @@ def _load_and_report(
         database_url, [e.result() for e in archived if e.state.is_completed()]
     )
     load_counts = _load_retrying_conflicts(ready, database_url) if ready else []
-    ledger.mark_loaded(database_url, ready, load_counts)
     ledger.mark_rejected(database_url, rejected)
     counts = dict(zip((s.woeid for s in ready), load_counts, strict=True))
     received = {s.woeid: s.received for s in ready}
@@ -309,7 +308,8 @@ def _load_retrying_conflicts(
         retry_jitter_factor=0.5,
         retry_condition_fn=_collided,
     )
-    return loader(snapshots, database_url)
+    # The ledger marks the objects loaded in the transaction that loads them.
+    return loader(snapshots, database_url, keep_ledger=True)
 
 
 def _collided(task: object, task_run: object, state: State[Any]) -> bool:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import psycopg
 
 from tasks.archive import ArchivedResponse
 from tasks.database import connect
-from tasks.load import LoadCounts
 from tasks.normalise import Snapshot
+
+if TYPE_CHECKING:
+    # Only a type here: tasks.load calls this module inside its transactions.
+    from tasks.load import LoadCounts
 
 UPSERT = """
 INSERT INTO raw_objects AS ledger (key, woeid, as_of, api_version, fetched_at,
@@ -40,10 +46,16 @@ def record_archived(database_url: str, archived: Sequence[ArchivedResponse]) -> 
         cursor.executemany(RECORD, [_identity(entry) for entry in archived])
 
 
-def mark_loaded(
-    database_url: str, snapshots: Sequence[Snapshot], counts: Sequence[LoadCounts]
+def record_loaded(
+    connection: psycopg.Connection[Any],
+    snapshots: Sequence[Snapshot],
+    counts: Sequence[LoadCounts],
 ) -> None:
-    """Mark the objects of loaded snapshots as loaded, with their row counts."""
+    """Mark the objects of loaded snapshots as loaded, with their row counts.
+
+    Runs on the loader's connection, inside the transaction that wrote the rows,
+    so the ledger can never say "archived" for rows that are in the table.
+    """
     rows = [
         (
             *_identity(snapshot.archived, as_of=snapshot.as_of),
@@ -55,7 +67,12 @@ def mark_loaded(
         )
         for snapshot, count in zip(snapshots, counts, strict=True)
     ]
-    _upsert(database_url, rows)
+    # In key order, so that two loaders marking the same objects cannot deadlock.
+    rows.sort(key=_key)
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(UPSERT, rows)
 
 
 def mark_rejected(
@@ -90,6 +107,10 @@ def unrecorded_keys(database_url: str, keys: Sequence[str]) -> list[str]:
             (list(keys),),
         ).fetchall()
     return [key for (key,) in found]
+
+
+def _key(row: tuple[object, ...]) -> str:
+    return str(row[0])
 
 
 def _upsert(database_url: str, rows: list[tuple[object, ...]]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from psycopg import sql
 
+from tasks import ledger
 from tasks.database import connect
 from tasks.locations import Location
 from tasks.normalise import TREND_SCHEMA, Snapshot
@@ -66,15 +67,24 @@ class LoadTotals:
         self.locations.update(s.woeid for s in snapshots)
 
 
+# Called inside a batch's transaction with its snapshots and their counts.
+LoadedHook = Callable[
+    [psycopg.Connection[Any], Sequence[Snapshot], Sequence[LoadCounts]], None
+]
+
+
 class LoadConflict(RuntimeError):
     """New rows collided with a key in the table; nothing of the batch loaded."""
 
 
 @task(name="load-trends", cache_policy=NO_CACHE)
-def load_trends(snapshots: list[Snapshot], database_url: str) -> list[LoadCounts]:
+def load_trends(
+    snapshots: list[Snapshot], database_url: str, keep_ledger: bool = False
+) -> list[LoadCounts]:
     """Load snapshots in one transaction; known slots are counted as present.
 
-    Either every snapshot loads or none does.
+    Either every snapshot loads or none does. With keep_ledger, raw_objects marks
+    each snapshot's object as loaded in that same transaction.
 
     Returns:
         The counts of each snapshot, in the order given.
@@ -87,8 +97,9 @@ def load_trends(snapshots: list[Snapshot], database_url: str) -> list[LoadCounts
         len(snapshots),
     )
 
+    on_loaded = ledger.record_loaded if keep_ledger else None
     with connect(database_url) as connection:
-        counts = load_snapshots(connection, snapshots)
+        counts = load_snapshots(connection, snapshots, on_loaded)
 
     new = sum(c.new for c in counts)
     logger.info(
@@ -133,13 +144,16 @@ def load_snapshot_batches(
 
 
 def load_in_batches(
-    snapshots: Iterable[Snapshot], database_url: str, batch_rows: int = BATCH_ROWS
+    snapshots: Iterable[Snapshot],
+    database_url: str,
+    batch_rows: int = BATCH_ROWS,
+    on_loaded: LoadedHook | None = None,
 ) -> LoadTotals:
     """Load a stream of snapshots over one connection, committing every batch."""
     totals = LoadTotals()
     with connect(database_url) as connection:
         for batch in batched_by_rows(snapshots, batch_rows):
-            totals.add(batch, load_snapshots(connection, batch))
+            totals.add(batch, load_snapshots(connection, batch, on_loaded))
     return totals
 
 
@@ -160,12 +174,16 @@ def batched_by_rows(
 
 
 def load_snapshots(
-    connection: psycopg.Connection[Any], snapshots: Sequence[Snapshot]
+    connection: psycopg.Connection[Any],
+    snapshots: Sequence[Snapshot],
+    on_loaded: LoadedHook | None = None,
 ) -> list[LoadCounts]:
     """Load snapshots whose slots are not yet in the table, in one transaction.
 
     Concurrent callers holding the same slot take its advisory lock in the same
     order, so one loads it and the others then find it present, without deadlock.
+    on_loaded runs last inside the transaction, so what it writes (the ledger's
+    "loaded" marks) commits with the rows or not at all.
 
     Returns:
         The counts of each snapshot, in the order given.
@@ -183,6 +201,8 @@ def load_snapshots(
         loaded = _present_slots(connection, slots)
         counts, fresh = _split_new(snapshots, loaded)
         _copy_rows(connection, fresh)
+        if on_loaded is not None:
+            on_loaded(connection, snapshots, counts)
     return counts
 
 

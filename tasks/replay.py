@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from tasks import ledger
 from tasks.archive import META_SUFFIX, ArchivedResponse, RawArchive
+from tasks.database import connect
 from tasks.fetch import RawResponse
-from tasks.load import LoadCounts, load_trends
+from tasks.load import BATCH_ROWS, LoadCounts, batched_by_rows, load_snapshots
 from tasks.locations import KNOWN_LOCATIONS, Location
 from tasks.normalise import Snapshot, SnapshotRejected, normalise_trends
 
 API_VERSIONS = ("2", "1.1")
-READ_THREADS = 16
-BATCH_ROWS = 5_000
+READ_THREADS = 8
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 ArchivedReader = Callable[[], ArchivedResponse]
 Outcome = Snapshot | tuple[ArchivedResponse, str] | tuple[str, Exception]
@@ -96,12 +100,14 @@ def replay_objects(
     batch_rows: int = BATCH_ROWS,
     on_progress: Callable[[int], None] | None = None,
 ) -> ReplaySummary:
-    """Read objects concurrently, normalise them and load them in large batches.
+    """Read objects concurrently, normalise them and stream them into the table.
 
-    Each reader returns one archived response. Snapshots are loaded a few thousand
-    rows at a time; rows already present are left alone, so a second replay of the
-    same objects inserts nothing. With keep_ledger, raw_objects records each object
-    as loaded or rejected once its batch is in.
+    Snapshots go to the batch loader as they are read, about batch_rows rows a
+    transaction over one connection, so memory holds a batch and a few objects in
+    flight, whatever the length of the replay. Rows already present are left
+    alone, so a second replay of the same objects inserts nothing. With
+    keep_ledger, raw_objects marks each loaded object in its batch's
+    transaction, and each rejected one after it.
 
     Args:
         readers: The key of each object and a callable that reads it, run on a
@@ -110,38 +116,50 @@ def replay_objects(
         on_progress: Called with the number of objects just finished.
     """
     summary = ReplaySummary(objects=len(readers))
-    batch: list[Snapshot] = []
-    batch_size = 0
-    finished = 0
-    rejected: list[tuple[ArchivedResponse, str]] = []
-
-    def flush() -> None:
-        nonlocal batch_size, finished
-        counts = load_trends(batch, database_url) if batch else []
-        summary.add(batch, counts)
-        if keep_ledger:
-            ledger.mark_loaded(database_url, batch, counts)
-            ledger.mark_rejected(database_url, rejected)
-        if on_progress is not None:
-            on_progress(finished)
-        batch.clear()
-        rejected.clear()
-        batch_size = finished = 0
-
-    for outcome in _normalised(readers, flow_run_id):
-        finished += 1
-        if isinstance(outcome, Snapshot):
-            batch.append(outcome)
-            batch_size += outcome.trends.height
-        elif isinstance(outcome[0], ArchivedResponse):
-            summary.rejected[outcome[0].body_key] = str(outcome[1])
-            rejected.append((outcome[0], str(outcome[1])))
-        else:
-            summary.unreadable[outcome[0]] = str(outcome[1])
-        if batch_size >= batch_rows:
-            flush()
-    flush()
+    stream = _SnapshotStream(_normalised(readers, flow_run_id), summary)
+    on_loaded = ledger.record_loaded if keep_ledger else None
+    with connect(database_url) as connection:
+        for batch in batched_by_rows(stream, batch_rows):
+            summary.add(batch, load_snapshots(connection, batch, on_loaded))
+            _report(stream, database_url, keep_ledger, on_progress)
+        _report(stream, database_url, keep_ledger, on_progress)
     return summary
+
+
+class _SnapshotStream:
+    """Passes snapshots on; notes rejected and unreadable objects on the way."""
+
+    def __init__(self, outcomes: Iterable[Outcome], summary: ReplaySummary) -> None:
+        self._outcomes = outcomes
+        self._summary = summary
+        self.finished = 0
+        self.rejected: list[tuple[ArchivedResponse, str]] = []
+
+    def __iter__(self) -> Iterator[Snapshot]:
+        for outcome in self._outcomes:
+            self.finished += 1
+            if isinstance(outcome, Snapshot):
+                yield outcome
+            elif isinstance(outcome[0], ArchivedResponse):
+                self._summary.rejected[outcome[0].body_key] = str(outcome[1])
+                self.rejected.append((outcome[0], str(outcome[1])))
+            else:
+                self._summary.unreadable[outcome[0]] = str(outcome[1])
+
+
+def _report(
+    stream: _SnapshotStream,
+    database_url: str,
+    keep_ledger: bool,
+    on_progress: Callable[[int], None] | None,
+) -> None:
+    """Record the rejected objects and the progress since the last report."""
+    if keep_ledger and stream.rejected:
+        ledger.mark_rejected(database_url, stream.rejected)
+    stream.rejected.clear()
+    if on_progress is not None and stream.finished:
+        on_progress(stream.finished)
+    stream.finished = 0
 
 
 def _normalised(
@@ -161,5 +179,22 @@ def _normalised(
         except SnapshotRejected as error:
             return archived, str(error)
 
-    with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="replay") as pool:
-        yield from pool.map(read_and_normalise, readers)
+    yield from ordered_map(read_and_normalise, readers, READ_THREADS)
+
+
+def ordered_map(
+    work: Callable[[In], Out], items: Iterable[In], workers: int
+) -> Iterator[Out]:
+    """Like a pool's map, in order, but with at most twice workers items in flight.
+
+    A pool's own map reads everything ahead of a slow consumer; this one keeps
+    memory flat while the loader catches up.
+    """
+    with ThreadPoolExecutor(workers, thread_name_prefix="replay") as pool:
+        pending: deque[Future[Out]] = deque()
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import polars as pl
 import psycopg
 import pytest
 
+from tasks import ledger
 from tasks.archive import ArchivedResponse
 from tasks.fetch import RawResponse
 from tasks.load import (
@@ -206,3 +208,49 @@ def wait_for_blocked_sessions(database_url: str, n: int) -> None:
                 return
             time.sleep(0.05)
     raise AssertionError(f"{n} loaders did not queue on the snapshot in time")
+
+
+def ledger_states(database_url: str) -> dict[str, tuple[object, ...]]:
+    with psycopg.connect(database_url) as connection:
+        found = connection.execute(
+            "SELECT key, state, rows, new_rows FROM raw_objects ORDER BY key"
+        ).fetchall()
+    return {key: tuple(rest) for key, *rest in found}
+
+
+def test_the_ledger_marks_objects_loaded_in_the_transaction_of_their_rows(
+    database_url: str,
+) -> None:
+    leafs, jets = snapshot(4118, "Leafs", "Raptors"), snapshot(2972, "Jets")
+    ledger.record_archived(database_url, [leafs.archived, jets.archived])
+
+    load_trends([leafs, jets], database_url, keep_ledger=True)
+
+    assert ledger_states(database_url) == {
+        leafs.archived.body_key: ("loaded", 2, 2),
+        jets.archived.body_key: ("loaded", 1, 1),
+    }
+
+
+def test_a_failed_load_leaves_neither_rows_nor_loaded_marks(
+    database_url: str,
+) -> None:
+    leafs, sens = snapshot(4118, "Leafs"), snapshot(3369, "Sens")
+    ledger.record_archived(database_url, [leafs.archived, sens.archived])
+
+    def mark_then_crash(
+        connection: psycopg.Connection[Any],
+        snapshots: Sequence[Snapshot],
+        counts: Sequence[LoadCounts],
+    ) -> None:
+        ledger.record_loaded(connection, snapshots, counts)
+        raise ConnectionError("the loader died between the rows and the commit")
+
+    with (
+        psycopg.connect(database_url) as connection,
+        pytest.raises(ConnectionError),
+    ):
+        load_snapshots(connection, [leafs, sens], mark_then_crash)
+
+    assert stored(database_url) == []
+    assert {state for state, *_ in ledger_states(database_url).values()} == {"archived"}
