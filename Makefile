@@ -13,7 +13,7 @@ blocks: $(INSTALLED)
 	$(BIN)/python -m blocks
 
 test: $(INSTALLED)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
