@@ -26,6 +26,7 @@ from prefect.artifacts import (
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+from flows.cli import add_locations_option
 from flows.preflight import prepare_run
 from tasks.archive import RawArchive, open_archive
 from tasks.database import migrate
@@ -227,13 +228,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="DATE",
         help="last archive date (default: today)",
     )
-    parser.add_argument(
-        "--locations",
-        type=_woeid_list,
-        default=list(DEFAULT_WOEIDS),
-        metavar="WOEID,...",
-        help="comma-separated WOEIDs (default: Canada and its eight trend cities)",
-    )
+    add_locations_option(parser)
     parser.add_argument(
         "--legacy",
         metavar="URL",
@@ -250,15 +245,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.since is None and args.legacy is None:
         parser.error("pass --since DATE to replay the archive, or --legacy URL")
     return args
-
-
-def _woeid_list(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated WOEIDs such as 23424775,4118; got {text!r}"
-        ) from None
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.cli import add_locations_option
 from flows.settings import TrendsSettings
 from tasks.database import connect, embedded_database_url, migrate
 from tasks.locations import DEFAULT_WOEIDS, Location, resolve_locations
@@ -137,13 +138,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--days", type=int, default=30, help="UTC days to cover (default: 30)"
     )
-    parser.add_argument(
-        "--locations",
-        type=_woeid_list,
-        default=list(DEFAULT_WOEIDS),
-        metavar="WOEID,...",
-        help="comma-separated WOEIDs (default: Canada and its eight trend cities)",
-    )
+    add_locations_option(parser)
     parser.add_argument(
         "--out",
         type=Path,
@@ -158,15 +153,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="last UTC day of the report (default: today)",
     )
     return parser.parse_args(argv)
-
-
-def _woeid_list(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated WOEIDs such as 23424775,4118; got {text!r}"
-        ) from None
 
 
 if __name__ == "__main__":

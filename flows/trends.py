@@ -20,6 +20,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 from pydantic import SecretStr
 
+from flows.cli import add_locations_option
 from flows.preflight import ConfigurationError, load_settings, prepare_run
 from flows.settings import RunSettings, TrendsSettings
 from tasks import ledger
@@ -386,13 +387,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m flows.trends",
         description="Collect X trends into the raw archive and PostgreSQL.",
     )
-    parser.add_argument(
-        "--locations",
-        type=_woeid_list,
-        default=list(DEFAULT_WOEIDS),
-        metavar="WOEID,...",
-        help="comma-separated WOEIDs (default: Canada and its eight trend cities)",
-    )
+    add_locations_option(parser)
     parser.add_argument(
         "--as-of",
         type=_timestamp,
@@ -413,15 +408,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "time instead of reusing their cached responses",
     )
     return parser.parse_args(argv)
-
-
-def _woeid_list(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated WOEIDs such as 23424775,4118; got {text!r}"
-        ) from None
 
 
 def _timestamp(text: str) -> datetime:

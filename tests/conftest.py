@@ -18,6 +18,9 @@ _PREFECT_HOME = tempfile.mkdtemp(prefix="x-trends-prefect-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_LOCAL_STORAGE_PATH"] = os.path.join(_PREFECT_HOME, "storage")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+# Tests call some tasks' functions directly, outside any flow run; their log lines
+# stay local instead of warning that no run exists to send them to.
+os.environ["PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW"] = "ignore"
 
 import psycopg  # noqa: E402
 import pytest  # noqa: E402
