@@ -114,10 +114,20 @@ def test_deployed_runs_on_blocks_load_every_location_and_backfill_adds_nothing(
     assert all(
         count == 2 and as_of == AS_OF and mine for _, count, as_of, mine in loaded
     )
-    keys = archived_keys(s3_archive_url)
+    # Raw objects live under v2/; the fetch cache sits beside them in the bucket.
+    folder = s3_archive_url.removeprefix("s3://").partition("/")[2]
+    keys = [
+        key for key in archived_keys(s3_archive_url) if key.startswith(f"{folder}/v2/")
+    ]
     metas = [key for key in keys if key.endswith(".meta.json")]
     assert len(metas) == len(DEFAULT_WOEIDS)
     assert len(keys) == 2 * len(DEFAULT_WOEIDS)
+    cached = [
+        key
+        for key in archived_keys(s3_archive_url)
+        if key.startswith(f"{folder}/fetch-trends/")
+    ]
+    assert len(cached) == len(DEFAULT_WOEIDS)
 
     backfill_run_id = start_run_as_the_ui_does(
         prefect_server,
