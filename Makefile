@@ -6,8 +6,11 @@ BENCH_INSTALLED := $(VENV)/.installed-bench
 
 .PHONY: run blocks test lint format bench clean automations ui-deps
 
+# The temporary Prefect server a laptop run starts has no network to report to, and
+# its shutdown is no concern of the person reading the summary.
 run: $(INSTALLED)
-	$(BIN)/python -m flows.trends --sample
+	PREFECT_SERVER_ANALYTICS_ENABLED=false PREFECT_SERVER_LOGGING_LEVEL=CRITICAL \
+		$(BIN)/python -m flows.trends --sample
 
 blocks: $(INSTALLED)
 	$(BIN)/python -m blocks
