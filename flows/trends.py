@@ -96,8 +96,10 @@ def daily_trends(
 ) -> list[LocationOutcome]:
     """Collect the trend lists of the given locations into PostgreSQL.
 
-    Responses are archived before the database is touched, so an outage loses
-    nothing: the next run finds what this one archived and loads it.
+    Settings, the database and the archive are checked before any request is
+    spent. Responses are archived before anything is loaded, so a database lost
+    during the run loses nothing: the next run finds what this one archived and
+    loads it.
 
     Args:
         locations: WOEIDs to collect; Canada and its eight trend cities by default.
