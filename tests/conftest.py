@@ -112,6 +112,21 @@ def trends_env(
     ensure_request_budget(TEST_REQUESTS_PER_WINDOW)
 
 
+@pytest.fixture(params=["folder", "s3"])
+def archive_url(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    archive_dir: Path,
+    trends_env: None,
+) -> str:
+    """The test's archive, once as a local folder and once on moto's S3 server."""
+    if request.param == "folder":
+        return str(archive_dir)
+    url: str = request.getfixturevalue("s3_archive_url")
+    monkeypatch.setenv("TRENDS_ARCHIVE_URL", url)
+    return url
+
+
 def with_database(url: str, name: str) -> str:
     """The same server URL with another database name."""
     parts = urlsplit(url)

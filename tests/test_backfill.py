@@ -37,20 +37,6 @@ def empty_tables(database_url: str) -> None:
         connection.execute("DELETE FROM raw_objects")
 
 
-@pytest.fixture(params=["folder", "s3"])
-def archive_url(
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
-    archive_dir: Path,
-    trends_env: None,
-) -> str:
-    if request.param == "folder":
-        return str(archive_dir)
-    url: str = request.getfixturevalue("s3_archive_url")
-    monkeypatch.setenv("TRENDS_ARCHIVE_URL", url)
-    return url
-
-
 def test_a_replay_rebuilds_the_rows_and_a_second_one_inserts_nothing(
     fake_x_api: FakeXApi, database_url: str, archive_url: str
 ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
@@ -25,20 +24,6 @@ CITIES = [4118, 3534, 3444]
 def rows(database_url: str, query: str) -> list[tuple[object, ...]]:
     with psycopg.connect(database_url) as connection:
         return connection.execute(query).fetchall()
-
-
-@pytest.fixture(params=["folder", "s3"])
-def archive_url(
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
-    archive_dir: Path,
-    trends_env: None,
-) -> str:
-    if request.param == "folder":
-        return str(archive_dir)
-    url: str = request.getfixturevalue("s3_archive_url")
-    monkeypatch.setenv("TRENDS_ARCHIVE_URL", url)
-    return url
 
 
 def script(fake: FakeXApi) -> None:
