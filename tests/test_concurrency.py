@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,6 +35,7 @@ SUMMARY_LINE = re.compile(
     r"^\S+ +(?P<woeid>\d+) +(?P<received>\d+) +(?P<new>\d+) +"
     r"(?P<present>\d+) +v2/"
 )
+COPYING = "state = 'active' AND query LIKE 'COPY trend_observations%%'"
 
 
 def subprocess_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -45,6 +48,68 @@ def subprocess_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str,
         "TRENDS_DATA_DIR": str(tmp_path / "data"),
         **extra,
     }
+
+
+@contextmanager
+def started(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """A child process in the project folder, killed on the way out if it still runs."""
+    child = subprocess.Popen(
+        command,
+        env=env,
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate(timeout=30)
+
+
+def kill_once_a_session_is(
+    child: subprocess.Popen[str],
+    watcher: psycopg.Connection[tuple[object, ...]],
+    application: str,
+    condition: str,
+    what: str,
+) -> None:
+    """SIGKILL the child as soon as one of its sessions matches the condition.
+
+    The child names its sessions with PGAPPNAME=application; the condition is SQL
+    on pg_stat_activity. The test fails at once if the child ends first.
+    """
+
+    def matched() -> bool:
+        assert child.poll() is None, child.communicate()
+        return has_session(watcher, application, condition)
+
+    wait_for(matched, 240, what)
+    child.send_signal(signal.SIGKILL)
+    child.communicate(timeout=30)
+
+
+def wait_for_sessions_to_end(
+    watcher: psycopg.Connection[tuple[object, ...]], application: str, what: str
+) -> None:
+    """Wait until PostgreSQL has ended every session of a killed child."""
+    wait_for(lambda: not has_session(watcher, application), 60, what)
+
+
+def has_session(
+    watcher: psycopg.Connection[tuple[object, ...]],
+    application: str,
+    condition: str = "true",
+) -> bool:
+    """Whether PostgreSQL lists a session of application that matches condition."""
+    row = watcher.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+        f" AND {condition}",
+        (application,),
+    ).fetchone()
+    return row != (0,)
 
 
 def test_two_runs_of_the_same_hour_add_up_without_duplicates(
@@ -146,50 +211,23 @@ def test_a_load_killed_mid_statement_leaves_no_partial_snapshot(
 ) -> None:
     application = f"xtrends-kill-{secrets.token_hex(4)}"
     env = subprocess_env(database_url, tmp_path, PGAPPNAME=application)
-    loader = subprocess.Popen(
-        [sys.executable, "-c", LOAD_MANY, database_url, str(HOURS)],
-        env=env,
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    watcher = psycopg.connect(database_url, autocommit=True)
-
-    def load_statement_running() -> bool:
-        assert loader.poll() is None, loader.communicate()
-        row = watcher.execute(
-            "SELECT query FROM pg_stat_activity WHERE application_name = %s"
-            " AND state = 'active' AND query LIKE 'COPY trend_observations%%'",
-            (application,),
-        ).fetchone()
-        return row is not None
-
-    try:
-        wait_for(load_statement_running, 240, "the load's COPY or INSERT")
-        loader.send_signal(signal.SIGKILL)
-        loader.communicate(timeout=30)
-        wait_for(
-            lambda: (
-                watcher.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                    (application,),
-                ).fetchone()
-                == (0,)
-            ),
-            60,
-            "the killed loader's session to end",
+    with (
+        started(
+            [sys.executable, "-c", LOAD_MANY, database_url, str(HOURS)], env
+        ) as loader,
+        psycopg.connect(database_url, autocommit=True) as watcher,
+    ):
+        kill_once_a_session_is(
+            loader, watcher, application, COPYING, "the load's COPY or INSERT"
+        )
+        wait_for_sessions_to_end(
+            watcher, application, "the killed loader's session to end"
         )
         partial = watcher.execute(
             "SELECT woeid, as_of, count(*) FROM trend_observations"
             " GROUP BY woeid, as_of HAVING count(*) <> 50"
         ).fetchall()
         total = watcher.execute("SELECT count(*) FROM trend_observations").fetchone()
-    finally:
-        if loader.poll() is None:
-            loader.kill()
-            loader.communicate(timeout=30)
-        watcher.close()
 
     assert loader.returncode == -signal.SIGKILL
     assert partial == []
@@ -355,54 +393,30 @@ def test_a_run_killed_mid_load_is_completed_by_the_next_runs_catch_up(
         )
     rival = psycopg.connect(database_url)
     rival.execute(RIVAL_ROW, (4118, "#Kill4118_4", KILLED_AT))
-    run = subprocess.Popen(
-        [*FLOW_COMMAND, "--as-of", AS_OF],
-        env=env,
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    watcher = psycopg.connect(database_url, autocommit=True)
-
-    def copy_waits_for_the_rival() -> bool:
-        assert run.poll() is None, run.communicate()
-        row = watcher.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
-            " AND state = 'active' AND wait_event_type = 'Lock'"
-            " AND query LIKE 'COPY trend_observations%%'",
-            (application,),
-        ).fetchone()
-        return row == (1,)
-
     try:
-        wait_for(copy_waits_for_the_rival, 240, "the run's COPY to wait mid-load")
-        run.send_signal(signal.SIGKILL)
-        run.communicate(timeout=30)
-        rival.rollback()
-        wait_for(
-            lambda: (
-                watcher.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                    (application,),
-                ).fetchone()
-                == (0,)
-            ),
-            60,
-            "the killed run's sessions to end",
-        )
-        after_kill = watcher.execute(
-            "SELECT count(*) FROM trend_observations"
-        ).fetchone()
-        pending = watcher.execute(
-            "SELECT count(*) FROM raw_objects WHERE state = 'archived'"
-        ).fetchone()
+        with (
+            started([*FLOW_COMMAND, "--as-of", AS_OF], env) as run,
+            psycopg.connect(database_url, autocommit=True) as watcher,
+        ):
+            kill_once_a_session_is(
+                run,
+                watcher,
+                application,
+                f"{COPYING} AND wait_event_type = 'Lock'",
+                "the run's COPY to wait mid-load",
+            )
+            rival.rollback()
+            wait_for_sessions_to_end(
+                watcher, application, "the killed run's sessions to end"
+            )
+            after_kill = watcher.execute(
+                "SELECT count(*) FROM trend_observations"
+            ).fetchone()
+            pending = watcher.execute(
+                "SELECT count(*) FROM raw_objects WHERE state = 'archived'"
+            ).fetchone()
     finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate(timeout=30)
         rival.close()
-        watcher.close()
 
     assert run.returncode == -signal.SIGKILL
     assert after_kill == (0,)
