@@ -27,7 +27,7 @@ from tasks import ledger
 from tasks.archive import ArchivedResponse, RawArchive, archive_response
 from tasks.artifacts import publish_run_artifacts
 from tasks.catch_up import catch_up_archive
-from tasks.database import DatabaseError, is_transaction_conflict, migrate
+from tasks.database import DatabaseError, connect, is_transaction_conflict, migrate
 from tasks.fetch import XApiOptions, fetch_trends, read_sample_trends
 from tasks.fetch_cache import fetch_result_storage
 from tasks.load import LoadCounts, load_trends
@@ -152,7 +152,7 @@ def daily_trends(
         for entry in archived
     ]
 
-    _prepare_database(run, archived)
+    _check_database_answers(run, archived)
     caught_up = catch_up_archive(
         run.archive,
         run.database_url,
@@ -172,10 +172,12 @@ def daily_trends(
     return outcomes
 
 
-def _prepare_database(
+def _check_database_answers(
     run: RunSettings, archived: list[PrefectFuture[ArchivedResponse]]
 ) -> None:
-    """Once this run's responses are archived, make sure the database still answers.
+    """Once this run's responses are archived, check that the database still answers.
+
+    The schema was migrated before the first request, so connecting is enough.
 
     Raises:
         DatabaseError: when the database is unreachable, saying that the archived
@@ -183,15 +185,13 @@ def _prepare_database(
     """
     wait(archived)
     try:
-        applied = migrate(run.database_url)
+        connect(run.database_url).close()
     except DatabaseError as error:
         count = len(_archived_keys(archived))
         raise DatabaseError(
             f"{error} This run archived {count} responses in {run.archive.url}; "
             "none were loaded. The next run that reaches the database loads them."
         ) from error
-    if applied:
-        get_run_logger().info("Applied schema migrations %s", ", ".join(applied))
 
 
 def _archived_keys(archived: list[PrefectFuture[ArchivedResponse]]) -> list[str]:
