@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -23,7 +24,10 @@ from tests.fake_x_api import FakeXApi, Reply
 
 AS_OF = datetime(2026, 12, 3, 21, 0, tzinfo=UTC)
 TORONTO, MONTREAL = 4118, 3534
-RESET = "1796418000"  # 2026-12-04 21:00:00 UTC
+# A reset a day ahead, so that the rate limit is still spent whenever the test runs.
+RESET_AT = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+RESET = str(int(RESET_AT.timestamp()))
+RESET_TEXT = f"{RESET_AT:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def with_budget(reply: Reply, remaining: int) -> Reply:
@@ -52,6 +56,16 @@ def artifact_history(key: str) -> list[Artifact]:
         )
 
 
+def archived_body_keys(archive_dir: Path, woeid: int) -> list[str]:
+    """The keys of the response bodies a run archived for one location."""
+    bodies = (archive_dir / "v2" / f"woeid={woeid}").rglob("*.json")
+    return [
+        body.relative_to(archive_dir).as_posix()
+        for body in bodies
+        if not body.name.endswith(".meta.json")
+    ]
+
+
 def run_flow(**parameters: Any) -> tuple[UUID, Any]:
     state = daily_trends(return_state=True, **parameters)
     flow_run_id = state.state_details.flow_run_id
@@ -61,7 +75,7 @@ def run_flow(**parameters: Any) -> tuple[UUID, Any]:
 
 @pytest.mark.usefixtures("trends_env")
 def test_a_run_publishes_each_locations_top_ten_and_a_summary(
-    fake_x_api: FakeXApi,
+    fake_x_api: FakeXApi, archive_dir: Path
 ) -> None:
     toronto = [f"#Leafs{rank}" for rank in range(1, 13)]
     fake_x_api.always(
@@ -85,11 +99,12 @@ def test_a_run_publishes_each_locations_top_ten_and_a_summary(
     assert artifacts[SUMMARY_KEY].type == "markdown"
     assert "# Daily trends as of 2026-12-03 21:00 UTC" in summary
     assert (
-        "| Toronto | 4118 | 12 | 12 | 0 | loaded | 61 of 75 | 2026-12-04 21:00:00 UTC |"
+        f"| Toronto | 4118 | 12 | 12 | 0 | loaded | 61 of 75 | {RESET_TEXT} |"
     ) in summary
     assert "| Montreal | 3534 | 2 | 2 | 0 | loaded | 60 of 75 |" in summary
     assert "budget left after the run: 60 of 75 requests" in summary
-    assert "woeid=4118/date=2026-12-03/" in summary
+    keys = archived_body_keys(archive_dir, TORONTO)
+    assert keys and all(f"`{key}`" in summary for key in keys)
     assert summary.count(".meta.json`") == 2
 
 
@@ -111,7 +126,7 @@ def test_the_keys_stay_the_same_so_each_run_adds_a_version(
 
 @pytest.mark.usefixtures("trends_env")
 def test_a_partly_failed_run_still_publishes_the_reason_without_the_token(
-    fake_x_api: FakeXApi,
+    fake_x_api: FakeXApi, archive_dir: Path
 ) -> None:
     fake_x_api.always(TORONTO, Reply.trends("Leafs", "Raptors"))
     fake_x_api.always(
@@ -133,14 +148,15 @@ def test_a_partly_failed_run_still_publishes_the_reason_without_the_token(
     artifacts = run_artifacts(flow_run_id)
     summary = artifacts[SUMMARY_KEY].data
     assert "| Montreal | 3534 | 0 | 0 | 0 | failed | 0 of 75 |" in summary
-    assert "2026-12-04 21:00:00 UTC" in summary
+    assert RESET_TEXT in summary
     assert "budget left after the run: 0 of 75 requests" in summary
     assert (
         "- **Montreal (3534)**: The X API rate limit is spent for Montreal (3534)"
         in summary
     )
     assert "Bearer [redacted]" in summary
-    assert "woeid=3534/date=2026-12-03/" in summary
+    keys = archived_body_keys(archive_dir, MONTREAL)
+    assert keys and all(f"`{key}`" in summary for key in keys)
     assert [row["trend"] for row in json.loads(artifacts[TOP_TRENDS_KEY].data)] == [
         "Leafs",
         "Raptors",
