@@ -15,7 +15,7 @@ import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import polars as pl
 import psycopg
@@ -28,10 +28,15 @@ from tasks.database import connect
 from tasks.locations import Location
 from tasks.normalise import TREND_SCHEMA, Snapshot
 
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
 COLUMNS = sql.SQL(", ").join(sql.Identifier(name) for name in TREND_SCHEMA.names())
 COPY_ROWS = sql.SQL(
     "COPY trend_observations ({}) FROM STDIN (FORMAT csv, NULL '')"
 ).format(COLUMNS)
+# The primary key's columns, in its order.
+KEY_ORDER = ("name", "woeid", "as_of")
 # Big enough that per-transaction costs vanish, small enough to stay a few MB.
 BATCH_ROWS = 50_000
 
@@ -241,11 +246,18 @@ def _lock_slots(connection: psycopg.Connection[Any], slots: list[Slot]) -> None:
 
 
 def _present_slots(connection: psycopg.Connection[Any], slots: list[Slot]) -> set[Slot]:
+    # The day term follows from as_of; it lets each lookup use the UTC-day index,
+    # whose columns are (day, woeid, as_of). One probe per slot, through LATERAL
+    # and LIMIT, keeps that plan even before the table has statistics, where an
+    # EXISTS would hash the whole table instead.
     found = connection.execute(
         "SELECT slot.woeid, slot.as_of"
         " FROM unnest(%s::bigint[], %s::timestamptz[]) AS slot (woeid, as_of)"
-        " WHERE EXISTS (SELECT FROM trend_observations AS observed"
-        "  WHERE observed.as_of = slot.as_of AND observed.woeid = slot.woeid)",
+        " CROSS JOIN LATERAL (SELECT FROM trend_observations AS observed"
+        "  WHERE (observed.as_of AT TIME ZONE 'UTC')::date"
+        "    = (slot.as_of AT TIME ZONE 'UTC')::date"
+        "   AND observed.woeid = slot.woeid AND observed.as_of = slot.as_of"
+        "  LIMIT 1) AS present",
         ([woeid for woeid, _ in slots], [as_of for _, as_of in slots]),
     ).fetchall()
     return {(woeid, as_of) for woeid, as_of in found}
@@ -254,10 +266,15 @@ def _present_slots(connection: psycopg.Connection[Any], slots: list[Slot]) -> se
 def _copy_rows(connection: psycopg.Connection[Any], frames: list[pl.DataFrame]) -> None:
     if not frames:
         return
-    rows = pl.concat(frames, how="vertical", rechunk=False).select(TREND_SCHEMA.names())
+    # In primary key order, each btree page the COPY touches takes a run of rows.
+    rows = (
+        pl.concat(frames, how="vertical", rechunk=False)
+        .select(TREND_SCHEMA.names())
+        .sort(KEY_ORDER)
+    )
     try:
         with connection.cursor().copy(COPY_ROWS) as copy:
-            copy.write(to_copy_csv(rows))
+            write_copy_csv(rows, copy)
     except psycopg.errors.UniqueViolation as error:
         raise LoadConflict(
             f"COPY into trend_observations hit a key that is taken: "
@@ -267,11 +284,32 @@ def _copy_rows(connection: psycopg.Connection[Any], frames: list[pl.DataFrame]) 
         ) from error
 
 
-def to_copy_csv(rows: pl.DataFrame) -> bytes:
-    """Rows as CSV for COPY: text quoted, so that only an unquoted empty is NULL."""
-    buffer = io.BytesIO()
-    rows.write_csv(buffer, include_header=False, quote_style="non_numeric")
-    return buffer.getvalue()
+def write_copy_csv(rows: pl.DataFrame, copy: psycopg.Copy) -> None:
+    """Stream rows into a COPY as CSV: text quoted, so only an unquoted empty is NULL.
+
+    polars hands the text over in chunks of some tens of KB, so a batch's CSV is
+    never held whole in memory.
+    """
+    # A file object as typing sees it has far more than polars uses: write().
+    target = cast(IO[bytes], _CopyFile(copy))
+    rows.write_csv(target, include_header=False, quote_style="non_numeric")
+
+
+class _CopyFile(io.RawIOBase):
+    """A COPY as the writable binary file that polars' CSV writer wants."""
+
+    def __init__(self, copy: psycopg.Copy) -> None:
+        super().__init__()
+        self._copy = copy
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: ReadableBuffer) -> int:
+        # A copy of the chunk: polars may reuse its buffer once write returns.
+        chunk = bytes(data)
+        self._copy.write(chunk)
+        return len(chunk)
 
 
 def _add_locations(

@@ -252,8 +252,10 @@ def test_a_load_killed_mid_statement_leaves_no_partial_snapshot(
 def test_a_deadlocked_load_is_run_again_and_never_reaches_the_user(
     fake_x_api: FakeXApi, database_url: str
 ) -> None:
-    fake_x_api.always(23424775, Reply.trends("y"))
-    fake_x_api.always(4118, Reply.trends("x"))
+    # The loader copies rows in key order, name first: it writes Canada's "x",
+    # then waits for Toronto's "y", which the rival holds; the rival then wants "x".
+    fake_x_api.always(23424775, Reply.trends("x"))
+    fake_x_api.always(4118, Reply.trends("y"))
     as_of = datetime.fromisoformat(AS_OF)
     with psycopg.connect(database_url, autocommit=True) as owner:
         # The loader's session checks for deadlock well after the rival closes the
@@ -269,7 +271,7 @@ def test_a_deadlocked_load_is_run_again_and_never_reaches_the_user(
         )
     rival = psycopg.connect(database_url)
     rival.execute("SET deadlock_timeout = '10min'")
-    rival.execute(RIVAL_ROW, (4118, "x", as_of))
+    rival.execute(RIVAL_ROW, (4118, "y", as_of))
     with ThreadPoolExecutor(max_workers=1) as pool:
         run = pool.submit(
             daily_trends, locations=[23424775, 4118], as_of=as_of, return_state=True
@@ -279,7 +281,7 @@ def test_a_deadlocked_load_is_run_again_and_never_reaches_the_user(
             120,
             "the load to wait for the rival's row",
         )
-        rival.execute(RIVAL_ROW, (23424775, "y", as_of))
+        rival.execute(RIVAL_ROW, (23424775, "x", as_of))
         rival.commit()
         state = run.result(timeout=300)
     rival.close()
