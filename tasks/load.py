@@ -159,6 +159,8 @@ def load_in_batches(
     with connect(database_url) as connection:
         for batch in batched_by_rows(snapshots, batch_rows):
             totals.add(batch, load_snapshots(connection, batch, on_loaded))
+            # Let this batch go before the next one is gathered, not after.
+            del batch
     return totals
 
 

@@ -122,6 +122,8 @@ def replay_objects(
         for batch in batched_by_rows(stream, batch_rows):
             summary.add(batch, load_snapshots(connection, batch, on_loaded))
             _report(stream, database_url, keep_ledger, on_progress)
+            # Let this batch go before the next one is gathered, not after.
+            del batch
         _report(stream, database_url, keep_ledger, on_progress)
     return summary
 
