@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -14,7 +15,9 @@ import boto3
 import psycopg
 import pytest
 from moto.server import ThreadedMotoServer
+from prefect import tags
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
 from flows.lambda_handler import EventRejected, handler
 from tasks.locations import DEFAULT_WOEIDS
@@ -79,15 +82,22 @@ def test_a_lambda_run_appears_under_the_flow_without_a_deployment(
     fake_x_api: FakeXApi,
 ) -> None:
     fake_x_api.always(4118, Reply.trends("#TorontoOnly"))
+    # The session's Prefect server keeps every earlier test's runs, failed ones for
+    # the same location among them; only this call's run carries the tag.
+    tag = f"lambda-{secrets.token_hex(6)}"
 
-    handler({"flow": "daily-trends", "parameters": {"locations": [4118]}}, None)
+    with tags(tag):
+        handler({"flow": "daily-trends", "parameters": {"locations": [4118]}}, None)
 
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(limit=50)
-    lambda_runs = [run for run in runs if run.parameters.get("locations") == [4118]]
-    assert lambda_runs
-    assert all(run.deployment_id is None for run in lambda_runs)
-    assert lambda_runs[0].state is not None and lambda_runs[0].state.is_completed()
+        [run] = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag]))
+        )
+        flow = client.read_flow(run.flow_id)
+    assert flow.name == "daily-trends"
+    assert run.deployment_id is None
+    assert run.parameters["locations"] == [4118]
+    assert run.state is not None and run.state.is_completed()
 
 
 def test_an_event_for_an_unknown_flow_is_rejected_with_the_ones_it_runs() -> None:
