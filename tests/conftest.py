@@ -45,7 +45,7 @@ def prefect_harness() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server_url() -> Iterator[str]:
     """The URL of a PostgreSQL server: TRENDS_DATABASE_URL's, or an embedded one."""
     url = os.environ.get("TRENDS_DATABASE_URL")
     if url:
@@ -53,7 +53,11 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         return
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    # As root, pgserver runs PostgreSQL as another user and opens the folders above
+    # its data to it; each pytest session that starts closes pytest's temporary root
+    # to other users again, so the data lives outside that root.
+    data = Path(tempfile.mkdtemp(prefix="x-trends-pg-"))
+    server = pgserver.get_server(data, cleanup_mode="delete")
     try:
         yield str(server.get_uri())
     finally:
