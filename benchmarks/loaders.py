@@ -11,11 +11,16 @@ import polars as pl
 from psycopg import sql
 
 from tasks.database import connect
-from tasks.load import COLUMNS, COPY_ROWS, load_in_batches, to_copy_csv
+from tasks.load import COLUMNS, COPY_ROWS, load_in_batches, write_copy_csv
 from tasks.normalise import TREND_SCHEMA, Snapshot
 
 Loader = Callable[[str, Sequence[Snapshot]], None]
 KEY = ("woeid", "name", "as_of")
+DLT_COLUMN_TYPES: dict[str, Any] = {
+    "promoted_content": {"data_type": "json"},
+    "url": {"data_type": "text"},
+    "query": {"data_type": "text"},
+}
 
 
 def load_with_our_path(database_url: str, snapshots: Sequence[Snapshot]) -> None:
@@ -30,7 +35,7 @@ def load_with_bare_copy(database_url: str, snapshots: Sequence[Snapshot]) -> Non
         connection.transaction(),
         connection.cursor().copy(COPY_ROWS) as copy,
     ):
-        copy.write(to_copy_csv(all_rows(snapshots)))
+        write_copy_csv(all_rows(snapshots), copy)
 
 
 def load_with_staging(database_url: str, snapshots: Sequence[Snapshot]) -> None:
@@ -42,7 +47,7 @@ def load_with_staging(database_url: str, snapshots: Sequence[Snapshot]) -> None:
         )
         copy_staging = sql.SQL("COPY trend_staging ({}) FROM STDIN (FORMAT csv)")
         with connection.cursor().copy(copy_staging.format(COLUMNS)) as copy:
-            copy.write(to_copy_csv(all_rows(snapshots)))
+            write_copy_csv(all_rows(snapshots), copy)
         connection.execute(
             sql.SQL(
                 "INSERT INTO trend_observations ({columns})"
@@ -92,7 +97,9 @@ def dlt_merge_loader() -> Loader | None:
                 name="trend_observations",
                 write_disposition="merge",
                 primary_key=KEY,
-                columns={"promoted_content": {"data_type": "json"}},
+                # Typed here, so that dlt creates every column even when a run's
+                # rows hold only nulls in it, as ours always does.
+                columns=DLT_COLUMN_TYPES,
             )
             pipeline.run(rows).raise_on_failed_jobs()
 
