@@ -34,8 +34,11 @@ def benchmark_server() -> Iterator[str]:
 
 
 @contextmanager
-def benchmark_database(server_url: str) -> Iterator[str]:
-    """A migrated database of this run's own, dropped afterwards."""
+def benchmark_database(server_url: str, keep: bool = False) -> Iterator[str]:
+    """A migrated database of this run's own with every known location.
+
+    It is dropped afterwards unless keep is true.
+    """
     name = f"xtrends_bench_{secrets.token_hex(6)}"
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -45,8 +48,9 @@ def benchmark_database(server_url: str) -> Iterator[str]:
         add_known_locations(url)
         yield url
     finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not keep:
+            with psycopg.connect(server_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def add_known_locations(database_url: str) -> None:

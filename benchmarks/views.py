@@ -1,10 +1,11 @@
 """Time the analysis views and the report queries on a year of synthetic trends.
 
-Creates a scratch database on the server TRENDS_DATABASE_URL points at, fills it with
-9 locations x 365 days x 50 trends, and prints EXPLAIN ANALYZE times:
+Creates a scratch database on the server TRENDS_DATABASE_URL points at (or an
+embedded one when it is unset), fills it with 9 locations x 365 days x 50 trends, and
+prints EXPLAIN ANALYZE times:
 
     TRENDS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
-        .venv/bin/python benchmarks/views.py [--keep]
+        .venv/bin/python -m benchmarks.views [--keep]
 
 With --keep the database stays, so the report can be rendered from it.
 """
@@ -12,19 +13,17 @@ With --keep the database stays, so the report can be rendered from it.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import polars as pl
 import psycopg
 
-from tasks.database import migrate
+from benchmarks.database import benchmark_database, benchmark_server
 from tasks.locations import CANADA, CANADIAN_CITIES
 from tasks.report_data import ReportWindow, bump_data, heatmap_data, spread_data
 
@@ -63,32 +62,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()
-    server_url = os.environ["TRENDS_DATABASE_URL"]
-    name = f"xtrends_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    try:
-        migrate(url)
+    with (
+        benchmark_server() as server_url,
+        benchmark_database(server_url, keep=args.keep) as url,
+    ):
         rows = fill(url)
-        print(f"Database {name}: {rows} trend rows, {len(LOCATIONS)} locations")
+        print(f"Database {urlsplit(url).path[1:]}: {rows} trend rows")
         explain_views(url)
         time_report_queries(url)
-    finally:
-        if not args.keep:
-            with psycopg.connect(server_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def fill(url: str) -> int:
     """Load a year of synthetic snapshots, one a day per location, then ANALYZE."""
+    # benchmark_database has added every known location.
     with psycopg.connect(url) as connection:
         with connection.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO locations (woeid, name, kind, country_code)"
-                " VALUES (%s, %s, %s, %s)",
-                [(p.woeid, p.name, p.kind, p.country_code) for p in LOCATIONS],
-            )
             count = 0
             with cursor.copy(
                 "COPY trend_observations (woeid, as_of, rank, name, tweet_volume,"

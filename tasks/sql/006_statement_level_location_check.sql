@@ -7,6 +7,11 @@
 -- one FOR KEY SHARE lock per distinct location, the lock the foreign key took, so that
 -- a location cannot be deleted under a load that is still running.
 --
+-- Like a foreign key's checks, the functions run as the schema's owner (SECURITY
+-- DEFINER): the loader role may read locations but not lock its rows. Their search
+-- path is fixed to the schema's own, public, so no caller can put another table
+-- named locations in their way.
+--
 -- What the foreign key refused is still refused, with the same SQLSTATE (23503):
 -- trend rows for an unknown woeid, and deleting, renumbering or truncating a location
 -- that trend rows name.
@@ -14,7 +19,7 @@
 ALTER TABLE trend_observations DROP CONSTRAINT trend_observations_woeid_fkey;
 
 CREATE FUNCTION trend_locations_known() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     unknown bigint;
 BEGIN
@@ -48,7 +53,7 @@ CREATE TRIGGER trend_observations_updated_locations_known
     FOR EACH STATEMENT EXECUTE FUNCTION trend_locations_known();
 
 CREATE FUNCTION locations_removed_unused() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     used bigint;
 BEGIN
@@ -77,7 +82,7 @@ CREATE TRIGGER locations_renumbered_unused
     FOR EACH STATEMENT EXECUTE FUNCTION locations_removed_unused();
 
 CREATE FUNCTION locations_truncated_unused() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     IF EXISTS (SELECT FROM trend_observations) THEN
         RAISE EXCEPTION 'locations cannot be truncated while trend_observations has rows'
