@@ -42,6 +42,7 @@ BEGIN
 END
 $$;
 
+-- A trigger with a transition table serves one event only, hence a pair per table.
 CREATE TRIGGER trend_observations_inserted_locations_known
     AFTER INSERT ON trend_observations
     REFERENCING NEW TABLE AS written
