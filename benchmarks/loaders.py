@@ -97,8 +97,8 @@ def dlt_merge_loader() -> Loader | None:
                 name="trend_observations",
                 write_disposition="merge",
                 primary_key=KEY,
-                # Typed here, so that dlt creates every column even when a run's
-                # rows hold only nulls in it, as ours always does.
+                # dlt creates a column only once it sees a value in it; the
+                # generated v2 rows leave url and query null, so they are typed here.
                 columns=DLT_COLUMN_TYPES,
             )
             pipeline.run(rows).raise_on_failed_jobs()
